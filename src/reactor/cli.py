@@ -1,0 +1,153 @@
+"""The `reactor` command: parse arguments, load config, call the core.
+
+Exit codes: 0 success, 1 invalid input or configuration, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import orjson
+import typer
+
+from reactor.clock import normalize_instant
+from reactor.config import Config, load_config
+from reactor.errors import ConfigError, InvalidEvent
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Loyalty and CRM automation on Kafka customer events.",
+)
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        envvar="REACTOR_CONFIG",
+        help="Configuration root holding reactions/ and targets/.",
+        file_okay=False,
+    ),
+]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"reactor: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _load(root: Path) -> Config:
+    try:
+        return load_config(root)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        raise _fail(f"{len(exc.issues)} configuration problem(s) in {root}") from None
+
+
+def _instant_option(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return normalize_instant(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=name) from None
+
+
+def _open_input(name: str) -> IO[bytes]:
+    if name == "-":
+        return sys.stdin.buffer
+    try:
+        return open(name, "rb")  # noqa: SIM115 - closed by the caller
+    except OSError as exc:
+        raise _fail(f"cannot read {name}: {exc.strerror}", 2) from None
+
+
+@app.command()
+def replay(
+    file: Annotated[str, typer.Argument(help="JSON Lines events, or - for stdin.")] = "-",
+    config: ConfigOption = Path("."),
+    until: Annotated[
+        str | None, typer.Option(help="Run expiries and automations up to this time after the last event.")
+    ] = None,
+) -> None:
+    """Run the pipeline in-process on a JSON Lines file: actions to stdout,
+    rejects to stderr, a summary line last on stderr."""
+    from reactor.replay import Replay, read_lines
+
+    until_at = _instant_option(until, "--until")
+    loaded = _load(config)
+    out = sys.stdout.buffer
+    err = sys.stderr.buffer
+
+    def on_reject(record: dict[str, Any]) -> None:
+        err.write(orjson.dumps(record) + b"\n")
+        err.flush()
+
+    runner = Replay(
+        loaded, on_action=lambda a: out.write(a.to_json() + b"\n"), on_reject=on_reject, file_name=file
+    )
+    stream = _open_input(file)
+    try:
+        runner.feed_lines(read_lines(stream))
+        runner.finish(until_at)
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+        out.flush()
+    summary = runner.summary()
+    err.write(orjson.dumps({"summary": summary}) + b"\n")
+    err.flush()
+    if summary["rejected"] or summary["reaction_failures"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def validate(config: ConfigOption = Path(".")) -> None:
+    """Check the configuration; print `path:line:col: message` for each problem."""
+    loaded = _load(config)
+    typer.echo(
+        f"ok: {len(loaded.reactions)} reactions, {len(loaded.automations)} automations, "
+        f"{len(loaded.statuses)} statuses, {len(loaded.benefits)} benefits, "
+        f"{len(loaded.targets)} targets (config {loaded.version})"
+    )
+
+
+@app.command()
+def explain(
+    event: Annotated[Path, typer.Option("--event", help="A file holding one event (JSON).", dir_okay=False)],
+    config: ConfigOption = Path("."),
+    history: Annotated[
+        Path | None, typer.Option(help="JSON Lines events that happened before, to build the profile's state.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """For each reaction: matched or not, and the value of every sub-expression of `when`."""
+    from reactor.explain import explain_event, render_text
+
+    loaded = _load(config)
+    try:
+        raw = event.read_bytes().strip()
+    except OSError as exc:
+        raise _fail(f"cannot read {event}: {exc.strerror}", 2) from None
+    history_stream = _open_input(str(history)) if history is not None else None
+    try:
+        report = explain_event(loaded, raw, history_stream, history_name=str(history or ""))
+    except InvalidEvent as exc:
+        raise _fail(f"{event}: {exc.message} (field `{exc.path}`)" if exc.path else f"{event}: {exc.message}") from None
+    finally:
+        if history_stream is not None:
+            history_stream.close()
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        typer.echo(render_text(report))
+
+
+def main() -> None:
+    app()

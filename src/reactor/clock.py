@@ -1,0 +1,76 @@
+"""Time as reactor sees it: RFC 3339 instants and `30d`/`12h`/`15m` durations.
+
+Every instant inside reactor (state, context, actions) is a UTC string of one
+fixed shape, `YYYY-MM-DDTHH:MM:SSZ`, so that comparing two of them as strings,
+in Python or in a JSON Logic rule, compares them in time order. Sub-second
+precision in input is dropped: loyalty rules work in seconds at the finest.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+__all__ = [
+    "instant_from_canonical",
+    "normalize_instant",
+    "DAY",
+    "format_instant",
+    "parse_duration",
+    "parse_instant",
+    "shift",
+]
+
+DAY = timedelta(days=1)
+_DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def parse_instant(text: str) -> datetime:
+    """Parse an RFC 3339 date-time that carries a zone (`Z` or `±hh:mm`).
+
+    Raises ValueError, whose message says what is wrong, for anything else.
+    """
+    if not isinstance(text, str) or len(text) < 19 or text[10] not in "Tt ":
+        raise ValueError(f"{text!r} is not an RFC 3339 date-time such as 2026-11-20T10:00:00Z")
+    try:
+        value = datetime.fromisoformat(text.upper().replace(" ", "T", 1))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an RFC 3339 date-time such as 2026-11-20T10:00:00Z"
+        ) from None
+    if value.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone: add Z or an offset such as +10:00")
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def format_instant(value: datetime) -> str:
+    """The canonical UTC form, e.g. `2026-11-20T10:00:00Z`."""
+    v = value.astimezone(UTC)
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}Z"
+
+
+def normalize_instant(text: str) -> str:
+    """Parse any RFC 3339 date-time and return it in the canonical UTC form."""
+    return format_instant(parse_instant(text))
+
+
+def instant_from_canonical(text: str) -> datetime:
+    """Fast path for strings already in the canonical form."""
+    return datetime.fromisoformat(text)
+
+
+def shift(canonical: str, delta: timedelta) -> str:
+    """`canonical` moved by `delta`, in canonical form."""
+    return format_instant(instant_from_canonical(canonical) + delta)
+
+
+def parse_duration(text: object) -> timedelta:
+    """Parse `30d`, `12h` or `15m`. Raises ValueError naming the accepted forms."""
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration: write a whole number and d, h or m (30d, 12h, 15m)")
+    amount, unit = int(match.group(1)), match.group(2)
+    if amount <= 0:
+        raise ValueError(f"{text!r} must be longer than zero")
+    return timedelta(**{_UNITS[unit]: amount})

@@ -1,0 +1,713 @@
+"""The configuration ops staff edit: YAML under `reactions/` and `targets/`.
+
+`load_config(root)` is the one place configuration is read. It parses every
+`*.yaml` (and `*.yml`) file with positions (ruamel.yaml), validates each item
+with pydantic models that refuse unknown keys, checks every reference between
+items, compiles every rule, amount, schedule and template, and returns a frozen
+`Config`. Every problem found, not only the first, is reported as
+`path:line:col: message` in one `ConfigError`. A running worker only ever swaps
+in a `Config` that loaded cleanly.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from reactor.clock import parse_duration, parse_instant
+from reactor.errors import ConfigError, ConfigIssue
+from reactor.events import PROFILE_UPDATED, TRANSACTION_CREATED
+from reactor.rules import Amount, Condition, check_rule, compile_amount, compile_condition
+from reactor.schedules import Schedule
+from reactor.templates import Template, TemplateSyntaxProblem, compile_template
+
+__all__ = [
+    "BenefitSpec",
+    "Config",
+    "LimitSpec",
+    "Reaction",
+    "StatusSpec",
+    "Step",
+    "Target",
+    "load_config",
+]
+
+TOP_LEVEL_KEYS = ("statuses", "benefits", "reactions", "automations", "targets")
+CONFIG_DIRS = ("reactions", "targets")
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Handle = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+
+
+def _instant(value: Any) -> datetime:
+    return parse_instant(value.isoformat() if isinstance(value, datetime) else value)
+
+
+Instant = Annotated[datetime, BeforeValidator(_instant)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class LimitSpec(_Spec):
+    """`{per_profile: N}` (ever) or `{per_profile: N, window: 30d}` (rolling)."""
+
+    per_profile: Annotated[int, Field(ge=1)]
+    window: Duration | None = None
+
+
+class ModifiersSpec(_Spec):
+    reward_extra_days: Annotated[int, Field(ge=0)] | None = None
+    benefit_extra_days: Annotated[int, Field(ge=0)] | None = None
+    tier_points_multiplier: Annotated[float, Field(gt=0)] | None = None
+    reward_points_multiplier: Annotated[float, Field(gt=0)] | None = None
+
+
+class StatusSpec(_Spec):
+    handle: Handle
+    name: str
+    rank: Annotated[int, Field(ge=1)]
+    group: str | None = None
+    exclusive: bool = False
+    customer_facing: bool = True
+    default_duration: Duration | None = None
+    modifiers: ModifiersSpec = ModifiersSpec()
+    grants: list[Handle] = []
+    meta: dict[str, Any] = {}
+
+
+class BenefitSpec(_Spec):
+    handle: Handle
+    name: str
+    kind: Handle
+    value: float | None = None
+    applies_to: str | None = None
+    valid_for: Duration | None = None
+    meta: dict[str, Any] = {}
+
+
+class FilterStep(_Spec):
+    type: Literal["filter"]
+    when: Any
+
+
+class StatusApplyStep(_Spec):
+    type: Literal["status.apply"]
+    status: Handle
+    duration: Duration | None = None
+
+
+class StatusRemoveStep(_Spec):
+    type: Literal["status.remove"]
+    status: Handle
+
+
+class TagAddStep(_Spec):
+    type: Literal["tag.add"]
+    tag: Handle
+
+
+class TagRemoveStep(_Spec):
+    type: Literal["tag.remove"]
+    tag: Handle
+
+
+class BenefitCreateStep(_Spec):
+    type: Literal["benefit.create"]
+    benefit: Handle
+
+
+class RewardCreateStep(_Spec):
+    type: Literal["reward.create"]
+    amount: Any
+    currency: Handle | None = None
+    valid_for: Duration
+
+
+class PointsAwardStep(_Spec):
+    type: Literal["points.award"]
+    kind: Literal["tier", "reward"]
+    points: Any
+
+
+class TargetSendStep(_Spec):
+    type: Literal["target.send"]
+    target: Handle
+
+
+StepSpec = Annotated[
+    FilterStep
+    | StatusApplyStep
+    | StatusRemoveStep
+    | TagAddStep
+    | TagRemoveStep
+    | BenefitCreateStep
+    | RewardCreateStep
+    | PointsAwardStep
+    | TargetSendStep,
+    Field(discriminator="type"),
+]
+STEP_TYPES = (
+    "filter",
+    "status.apply",
+    "status.remove",
+    "tag.add",
+    "tag.remove",
+    "benefit.create",
+    "reward.create",
+    "points.award",
+    "target.send",
+)
+
+
+class _RuleSpec(_Spec):
+    id: Handle
+    name: str | None = None
+    description: str | None = None
+    enabled: bool = True
+    when: Any = None
+    limit: LimitSpec | None = None
+    priority: int = 100
+    actions: Annotated[list[StepSpec], Field(min_length=1)]
+
+
+class ReactionSpec(_RuleSpec):
+    on: Annotated[list[Literal["profile.updated", "transaction.created"]], Field(min_length=1)]
+
+
+class AutomationSpec(_RuleSpec):
+    schedule: str | None = None
+    timezone: str = "UTC"
+    every: Duration | None = None
+    at: Instant | None = None
+
+
+class TargetSpec(_Spec):
+    id: Handle
+    name: str | None = None
+    url: Handle
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    headers: dict[str, str] = {}
+    secret: str | None = None
+    template: str | None = None
+    body: str | None = None
+    limit: LimitSpec | None = None
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 4
+    rate_limit: Annotated[float, Field(gt=0)] | None = None
+
+
+_SPECS: dict[str, type[_Spec]] = {
+    "statuses": StatusSpec,
+    "benefits": BenefitSpec,
+    "reactions": ReactionSpec,
+    "automations": AutomationSpec,
+    "targets": TargetSpec,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of a chain, with its rule or amount compiled. `index` is the
+    step's place in the YAML list (-1 for a `when` shorthand)."""
+
+    spec: Any
+    where: str
+    index: int
+    condition: Condition | None = None
+    amount: Amount | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """A reaction (fired by events) or an automation (fired by a schedule)."""
+
+    id: str
+    kind: Literal["reaction", "automation"]
+    name: str | None
+    on: tuple[str, ...]
+    enabled: bool
+    priority: int
+    limit: LimitSpec | None
+    steps: tuple[Step, ...]
+    where: str
+    when: Any = None
+    schedule: Schedule | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A downstream HTTP endpoint. `url`, `headers` and `secret` still hold their
+    `${VAR}` references: they are resolved at delivery time, never earlier."""
+
+    spec: TargetSpec
+    template: Template
+    where: str
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A loaded, checked, compiled configuration. Immutable: reload builds a new one."""
+
+    root: Path
+    version: str
+    statuses: Mapping[str, StatusSpec]
+    benefits: Mapping[str, BenefitSpec]
+    reactions: Mapping[str, Reaction]
+    automations: Mapping[str, Reaction]
+    targets: Mapping[str, Target]
+    by_event_type: Mapping[str, tuple[Reaction, ...]] = field(default_factory=dict)
+    exclusive_groups: frozenset[str] = frozenset()
+
+    def reactions_for(self, event_type: str) -> tuple[Reaction, ...]:
+        """Enabled reactions listening to `event_type`, by priority then id."""
+        return self.by_event_type.get(event_type, ())
+
+
+# --- YAML with positions ---------------------------------------------------
+
+
+@dataclass
+class _Item:
+    section: str
+    file: str
+    node: Any
+    spec: Any
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's commented containers and scalar types, as plain JSON-like Python."""
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, datetime | date):
+        return node.isoformat()
+    return str(node)
+
+
+def _position(node: Any, path: Sequence[Any]) -> tuple[int, int]:
+    """1-based (line, col) of the deepest YAML node reachable along `path`."""
+    line, col = getattr(node, "lc", None) and (node.lc.line, node.lc.col) or (0, 0)
+    for part in path:
+        if isinstance(node, CommentedMap) and part in node:
+            line, col = node.lc.value(part) if part != path[-1] else node.lc.key(part)
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line, col = node.lc.item(part)
+            node = node[part]
+    return line + 1, col + 1
+
+
+def _value_position(node: Any, path: Sequence[Any]) -> tuple[int, int]:
+    """Like `_position`, but pointing at the value of the last key."""
+    if path and isinstance(node, CommentedMap | CommentedSeq):
+        parent_line, parent_col = _position(node, path[:-1])
+        parent = node
+        for part in path[:-1]:
+            try:
+                parent = parent[part]
+            except (KeyError, IndexError, TypeError):
+                return parent_line, parent_col
+        last = path[-1]
+        if isinstance(parent, CommentedMap) and last in parent:
+            line, col = parent.lc.value(last)
+            return line + 1, col + 1
+    return _position(node, path)
+
+
+def _pointer_path(pointer: str) -> list[Any]:
+    parts: list[Any] = []
+    for raw in pointer.split("/")[1:]:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        parts.append(int(part) if part.isdigit() else part)
+    return parts
+
+
+def _describe_validation(error: Mapping[str, Any]) -> str:
+    loc = [p for p in error["loc"] if not (isinstance(p, str) and p in STEP_TYPES)]
+    name = str(loc[-1]) if loc else ""
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key `{name}`"
+    if kind == "missing":
+        return f"missing required key `{name}`"
+    if kind == "union_tag_invalid":
+        tag = error.get("ctx", {}).get("tag", "")
+        close = difflib.get_close_matches(str(tag), STEP_TYPES, n=1)
+        hint = f" (did you mean `{close[0]}`?)" if close else ""
+        return f"unknown step type {tag!r}{hint}: expected one of {', '.join(STEP_TYPES)}"
+    if kind == "union_tag_not_found":
+        return "a step needs a `type`: one of " + ", ".join(STEP_TYPES)
+    message = error["msg"]
+    if kind == "value_error":
+        message = str(error.get("ctx", {}).get("error", message))
+    return f"`{name}`: {message}" if name else message
+
+
+class _Loader:
+    """Collects issues while reading one configuration root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.issues: list[ConfigIssue] = []
+        self.items: list[_Item] = []
+        self.digest = hashlib.sha256()
+
+    def issue(self, file: str, line: int, col: int, message: str) -> None:
+        self.issues.append(ConfigIssue(file, line, col, message))
+
+    def files(self) -> Iterator[Path]:
+        found = False
+        for name in CONFIG_DIRS:
+            folder = self.root / name
+            if folder.is_dir():
+                found = True
+                paths = [*folder.rglob("*.yaml"), *folder.rglob("*.yml")]
+                yield from sorted(p for p in paths if p.is_file())
+        if not found:
+            self.issue(
+                str(self.root), 1, 1, "no reactions/ or targets/ folder in this configuration root"
+            )
+
+    def read(self) -> None:
+        for path in self.files():
+            rel = path.relative_to(self.root).as_posix()
+            text = path.read_bytes()
+            self.digest.update(rel.encode() + b"\0" + text + b"\0")
+            try:
+                document = YAML(typ="rt").load(text)
+            except MarkedYAMLError as exc:
+                mark = exc.problem_mark or exc.context_mark
+                line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+                problem = exc.problem or exc.context or "invalid YAML"
+                self.issue(rel, line, col, f"YAML: {problem}")
+                continue
+            except Exception as exc:  # undecodable bytes, odd tags: still an issue, never a crash
+                self.issue(rel, 1, 1, f"YAML: {exc}")
+                continue
+            self.read_document(rel, document)
+
+    def read_document(self, rel: str, document: Any) -> None:
+        if document is None:
+            return
+        if not isinstance(document, CommentedMap):
+            self.issue(rel, 1, 1, f"expected a mapping with keys {', '.join(TOP_LEVEL_KEYS)}")
+            return
+        for key in document:
+            line, col = _position(document, [key])
+            if key not in _SPECS:
+                close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
+                hint = f" (did you mean `{close[0]}`?)" if close else ""
+                self.issue(rel, line, col, f"unknown top-level key `{key}`{hint}")
+                continue
+            entries = document[key]
+            if entries is None:
+                continue
+            if not isinstance(entries, CommentedSeq):
+                self.issue(rel, *_value_position(document, [key]), f"`{key}` must be a list")
+                continue
+            for index, node in enumerate(entries):
+                self.read_item(rel, key, entries, index, node)
+
+    def read_item(self, rel: str, section: str, entries: CommentedSeq, index: int, node: Any) -> None:
+        if not isinstance(node, CommentedMap):
+            line, col = entries.lc.item(index)
+            self.issue(rel, line + 1, col + 1, f"each entry of `{section}` must be a mapping")
+            return
+        try:
+            spec = _SPECS[section].model_validate(_plain(node))
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                loc = [p for p in error["loc"] if not (isinstance(p, str) and p in STEP_TYPES)]
+                if error["type"] in ("missing", "extra_forbidden"):
+                    line, col = _position(node, loc)
+                else:
+                    line, col = _value_position(node, loc)
+                self.issue(rel, line, col, f"{section[:-1]}: {_describe_validation(error)}")
+            return
+        self.items.append(_Item(section, rel, node, spec))
+
+
+def _key(item: _Item) -> str:
+    spec = item.spec
+    return str(getattr(spec, "id", None) or getattr(spec, "handle", ""))
+
+
+def _where(item: _Item, path: Sequence[Any] = ()) -> str:
+    line, col = _position(item.node, path) if path else _position(item.node, [])
+    return f"{item.file}:{line}:{col}"
+
+
+class _Compiler:
+    """Second pass: uniqueness, references, rules, schedules, templates."""
+
+    def __init__(self, loader: _Loader) -> None:
+        self.loader = loader
+        self.by_section: dict[str, dict[str, _Item]] = {s: {} for s in _SPECS}
+
+    def issue_at(self, item: _Item, path: Sequence[Any], message: str, value: bool = True) -> None:
+        line, col = _value_position(item.node, path) if value else _position(item.node, path)
+        self.loader.issue(item.file, line, col, message)
+
+    def index(self) -> None:
+        ids: dict[str, _Item] = {}
+        for item in self.loader.items:
+            key = _key(item)
+            field_name = "handle" if item.section in ("statuses", "benefits") else "id"
+            table = self.by_section[item.section]
+            shared = field_name == "id"
+            previous = ids.get(key) if shared else table.get(key)
+            if previous is not None:
+                line, _ = _position(previous.node, [])
+                self.issue_at(
+                    item,
+                    [field_name],
+                    f"duplicate {field_name} {key!r}: already used in {previous.file}:{line}",
+                )
+                continue
+            if shared:
+                ids[key] = item
+            table[key] = item
+
+    def check_references(self) -> None:
+        statuses, benefits, targets = (
+            self.by_section["statuses"],
+            self.by_section["benefits"],
+            self.by_section["targets"],
+        )
+        groups: dict[str, tuple[bool, _Item]] = {}
+        for item in statuses.values():
+            spec: StatusSpec = item.spec
+            for i, grant in enumerate(spec.grants):
+                if grant not in benefits:
+                    self.issue_at(item, ["grants", i], self.unknown("benefit", grant, benefits))
+            if spec.group is not None:
+                seen = groups.setdefault(spec.group, (spec.exclusive, item))
+                if seen[0] != spec.exclusive:
+                    self.issue_at(
+                        item,
+                        ["exclusive"],
+                        f"group {spec.group!r} is {'exclusive' if seen[0] else 'not exclusive'} "
+                        f"for status {_key(seen[1])!r}: every status of a group must agree",
+                    )
+        for section in ("reactions", "automations"):
+            for item in self.by_section[section].values():
+                for i, step in enumerate(item.spec.actions):
+                    for attr, table, kind in (
+                        ("status", statuses, "status"),
+                        ("benefit", benefits, "benefit"),
+                        ("target", targets, "target"),
+                    ):
+                        ref = getattr(step, attr, None)
+                        if ref is not None and ref not in table:
+                            self.issue_at(item, ["actions", i, attr], self.unknown(kind, ref, table))
+                    if isinstance(step, RewardCreateStep) and step.currency is None:
+                        on = getattr(item.spec, "on", [])
+                        if section == "automations" or set(on) != {TRANSACTION_CREATED}:
+                            self.issue_at(
+                                item,
+                                ["actions", i],
+                                "reward.create needs `currency:` here: only a reaction on "
+                                "transaction.created alone can take the transaction's currency",
+                            )
+
+    @staticmethod
+    def unknown(kind: str, ref: str, table: Mapping[str, Any]) -> str:
+        close = difflib.get_close_matches(ref, list(table), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown {kind} {ref!r}{hint}"
+
+    def condition(self, item: _Item, path: list[Any], rule: Any) -> Condition | None:
+        problems = check_rule(rule)
+        for problem in problems:
+            self.issue_at(item, path + _pointer_path(problem.pointer), f"rule: {problem.message}")
+        return None if problems else compile_condition(rule, _where(item, path))
+
+    def amount(self, item: _Item, path: list[Any], source: Any) -> Amount | None:
+        if isinstance(source, bool) or source is None or isinstance(source, str | list):
+            self.issue_at(item, path, "must be a number or a JSON Logic expression (an object)")
+            return None
+        if not isinstance(source, int | float):
+            problems = check_rule(source)
+            for problem in problems:
+                self.issue_at(item, path + _pointer_path(problem.pointer), f"rule: {problem.message}")
+            if problems:
+                return None
+        return compile_amount(source, _where(item, path))
+
+    def steps(self, item: _Item) -> tuple[Step, ...] | None:
+        spec: _RuleSpec = item.spec
+        steps: list[Step] = []
+        ok = True
+        if spec.when is not None:
+            condition = self.condition(item, ["when"], spec.when)
+            ok &= condition is not None
+            steps.append(Step(FilterStep(type="filter", when=spec.when), _where(item, ["when"]), -1, condition))
+        for i, step in enumerate(spec.actions):
+            path: list[Any] = ["actions", i]
+            condition, amount = None, None
+            if isinstance(step, FilterStep):
+                condition = self.condition(item, [*path, "when"], step.when)
+                ok &= condition is not None
+            elif isinstance(step, RewardCreateStep | PointsAwardStep):
+                attr = "amount" if isinstance(step, RewardCreateStep) else "points"
+                amount = self.amount(item, [*path, attr], getattr(step, attr))
+                ok &= amount is not None
+            steps.append(Step(step, _where(item, path), i, condition, amount))
+        return tuple(steps) if ok else None
+
+    def schedule(self, item: _Item) -> Schedule | None:
+        spec: AutomationSpec = item.spec
+        given = [k for k in ("schedule", "every", "at") if getattr(spec, k) is not None]
+        if len(given) != 1:
+            self.issue_at(
+                item,
+                given[1:2] or [],
+                "an automation needs exactly one of `schedule` (cron), `every` or `at`",
+                value=False,
+            )
+            return None
+        try:
+            ZoneInfo(spec.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.issue_at(item, ["timezone"], f"unknown time zone {spec.timezone!r} (e.g. Australia/Sydney)")
+            return None
+        if spec.schedule is not None:
+            if not croniter.is_valid(spec.schedule):
+                self.issue_at(item, ["schedule"], f"invalid cron expression {spec.schedule!r}")
+                return None
+            return Schedule(cron=spec.schedule, timezone=spec.timezone)
+        if spec.every is not None:
+            return Schedule(every=spec.every)
+        return Schedule(at=spec.at)
+
+    def reaction(self, item: _Item) -> Reaction | None:
+        steps = self.steps(item)
+        is_automation = item.section == "automations"
+        schedule = self.schedule(item) if is_automation else None
+        if steps is None or (is_automation and schedule is None):
+            return None
+        spec = item.spec
+        return Reaction(
+            id=spec.id,
+            kind="automation" if is_automation else "reaction",
+            name=spec.name,
+            on=tuple(getattr(spec, "on", ())),
+            enabled=spec.enabled,
+            priority=spec.priority,
+            limit=spec.limit,
+            steps=steps,
+            where=_where(item),
+            when=spec.when,
+            schedule=schedule,
+        )
+
+    def target(self, item: _Item) -> Target | None:
+        spec: TargetSpec = item.spec
+        if (spec.template is None) == (spec.body is None):
+            self.issue_at(item, [], "a target needs exactly one of `template` (a file) or `body`", value=False)
+            return None
+        if spec.body is not None:
+            source, file, where = spec.body, item.file, _where(item, ["body"])
+            # A block scalar (`body: |`) starts on the line after the key.
+            first_line = _value_position(item.node, ["body"])[0] + (1 if "\n" in spec.body else 0)
+        else:
+            assert spec.template is not None
+            path = (self.loader.root / "targets" / spec.template).resolve()
+            targets_dir = (self.loader.root / "targets").resolve()
+            if not path.is_relative_to(targets_dir) or not path.is_file():
+                self.issue_at(item, ["template"], f"template file not found: targets/{spec.template}")
+                return None
+            raw = path.read_bytes()
+            self.loader.digest.update(b"template\0" + raw)
+            try:
+                source = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                self.issue_at(item, ["template"], f"template targets/{spec.template} is not UTF-8 text")
+                return None
+            file = where = f"targets/{spec.template}"
+            first_line = 1
+        compiled = compile_template(source, where)
+        if isinstance(compiled, TemplateSyntaxProblem):
+            self.loader.issue(file, first_line + compiled.line - 1, 1, f"template: {compiled.message}")
+            return None
+        return Target(spec, compiled, _where(item))
+
+
+def _by_priority(reactions: Iterable[Reaction]) -> tuple[Reaction, ...]:
+    return tuple(sorted(reactions, key=lambda r: (r.priority, r.id)))
+
+
+def load_config(root: str | os.PathLike[str]) -> Config:
+    """Read, check and compile the configuration under `root`.
+
+    Raises `ConfigError` listing every problem as `path:line:col: message`.
+    """
+    loader = _Loader(Path(root))
+    loader.read()
+    compiler = _Compiler(loader)
+    compiler.index()
+    compiler.check_references()
+    reactions: dict[str, Reaction] = {}
+    automations: dict[str, Reaction] = {}
+    for section, table in (("reactions", reactions), ("automations", automations)):
+        for key, item in compiler.by_section[section].items():
+            compiled = compiler.reaction(item)
+            if compiled is not None:
+                table[key] = compiled
+    targets: dict[str, Target] = {}
+    for key, item in compiler.by_section["targets"].items():
+        target = compiler.target(item)
+        if target is not None:
+            targets[key] = target
+    if loader.issues:
+        raise ConfigError(loader.issues)
+    statuses = {k: i.spec for k, i in compiler.by_section["statuses"].items()}
+    by_type = {
+        event_type: _by_priority(r for r in reactions.values() if r.enabled and event_type in r.on)
+        for event_type in (PROFILE_UPDATED, TRANSACTION_CREATED)
+    }
+    return Config(
+        root=Path(root),
+        version=loader.digest.hexdigest()[:12],
+        statuses=statuses,
+        benefits={k: i.spec for k, i in compiler.by_section["benefits"].items()},
+        reactions=reactions,
+        automations={a.id: a for a in _by_priority(automations.values())},
+        targets=targets,
+        by_event_type=by_type,
+        exclusive_groups=frozenset(s.group for s in statuses.values() if s.group and s.exclusive),
+    )

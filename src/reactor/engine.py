@@ -1,0 +1,473 @@
+"""The pure core: `process(event, state, config) -> Outcome`.
+
+No Kafka, no HTTP, no clock, no globals: replay, the worker, `explain` and the
+benchmarks all call these functions, so the embedded and distributed
+transports cannot drift apart. Time is the event's `occurred_at`.
+
+One event runs in this order:
+1. dedupe: an event id already seen, or a transaction (`system`, `id`) already
+   counted, is skipped with no actions;
+2. statuses whose `expires_at` has passed are removed (`status.remove`,
+   reason `expired`, at their expiry time);
+3. the event's facts are taken in: a snapshot replaces held tags and statuses,
+   a transaction joins the aggregations;
+4. the reactions listening to the event type run by priority then id; each
+   sees the state the ones before it left. A reaction whose rule, amount or
+   template fails at run time is rolled back whole and reported as a
+   `ReactionFailure`; the others still run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from reactor.actions import Action, ReactionFailure, action_id, best_modifier, round_points
+from reactor.clock import shift
+from reactor.config import (
+    BenefitCreateStep,
+    Config,
+    FilterStep,
+    PointsAwardStep,
+    Reaction,
+    RewardCreateStep,
+    StatusApplyStep,
+    StatusRemoveStep,
+    StatusSpec,
+    Step,
+    TagAddStep,
+    TagRemoveStep,
+    TargetSendStep,
+)
+from reactor.context import build_context, profile_view
+from reactor.errors import RuleError, TemplateError
+from reactor.events import (
+    PROFILE_DELETED,
+    PROFILE_UPDATED,
+    SCHEDULE,
+    TRANSACTION_CREATED,
+    Event,
+)
+from reactor.rules import ContextData
+from reactor.state import ProfileState, round_money
+
+__all__ = ["Observer", "Outcome", "expire", "next_expiry", "process", "schedule_event"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one call to the core decided.
+
+    `state` is None when the profile must be forgotten (`profile.deleted`).
+    `skipped` says why an event did nothing (`duplicate_event`,
+    `duplicate_transaction`); `limited_sends` counts `target.send` steps
+    dropped by their target's limit.
+    """
+
+    state: ProfileState | None
+    actions: tuple[Action, ...] = ()
+    failures: tuple[ReactionFailure, ...] = ()
+    skipped: str | None = None
+    limited_sends: int = 0
+    reactions_fired: tuple[str, ...] = field(default=())
+
+
+def schedule_event(automation_id: str, tick: str, profile_id: str) -> Event:
+    """The synthetic event an automation tick runs with for one profile."""
+    return Event(
+        id=f"{automation_id}@{tick}",
+        type=SCHEDULE,
+        occurred_at=tick,
+        profile_id=profile_id,
+        data={"automation": automation_id},
+    )
+
+
+#: Called before each reaction runs, with the context it sees and whether its
+#: limit is reached; `reactor explain` uses it. Never needed for processing.
+Observer = Callable[[Reaction, dict[str, Any], bool], None]
+
+
+class _ChainStopped(Exception):
+    """A `filter` step was false: the rest of the chain does not run."""
+
+
+class _Run:
+    """The working state of one call: a private copy of the profile's state,
+    the actions emitted so far, and a context rebuilt only when a step changed
+    something since it was last built."""
+
+    def __init__(
+        self, event: Event, state: ProfileState, config: Config, observe: Observer | None = None
+    ) -> None:
+        self.observe = observe
+        self.event = event
+        self.state = state
+        self.config = config
+        self.now = event.occurred_at
+        self.actions: list[Action] = []
+        self.failures: list[ReactionFailure] = []
+        self.fired: list[str] = []
+        self.limited_sends = 0
+        self.profile = profile_view(state.snapshot, state.profile_id)
+        self.previous_profile: dict[str, Any] | None = None
+        self._context: dict[str, Any] | None = None
+        self._data: ContextData | None = None
+        # Who the next action is attributed to, and what its id derives from:
+        # the event and reaction while a reaction runs, the expired status during expiry.
+        self.event_id: str | None = event.id
+        self.reaction_id: str | None = None
+        self.id_key = event.id
+        self.position = 0
+
+    # --- context -------------------------------------------------------------
+
+    def changed(self) -> None:
+        self._context = None
+        self._data = None
+
+    def context(self) -> dict[str, Any]:
+        if self._context is None:
+            self._context = build_context(
+                self.state, self.event, self.config, self.profile, self.previous_profile
+            )
+        return self._context
+
+    def data(self) -> ContextData:
+        if self._data is None:
+            self._data = ContextData(self.context())
+        return self._data
+
+    # --- emitting --------------------------------------------------------------
+
+    def emit(self, kind: str, fields: dict[str, Any], at: str | None = None) -> None:
+        profile_id, reaction_id = self.state.profile_id, self.reaction_id
+        self.actions.append(
+            Action(
+                id=action_id(profile_id, self.id_key, reaction_id or "", self.position),
+                type=kind,
+                profile_id=profile_id,
+                reaction_id=reaction_id,
+                event_id=self.event_id,
+                at=at or self.now,
+                config_version=self.config.version,
+                fields=fields,
+            )
+        )
+        self.position += 1
+
+    def held_specs(self) -> list[StatusSpec]:
+        """Specs of held, unexpired statuses, best rank first."""
+        specs = [
+            self.config.statuses[h]
+            for h, (_, expires) in self.state.statuses.items()
+            if h in self.config.statuses and (expires is None or expires > self.now)
+        ]
+        specs.sort(key=lambda s: (s.rank, s.handle))
+        return specs
+
+    # --- statuses ----------------------------------------------------------------
+
+    def remove_status(self, handle: str, reason: str, at: str | None = None) -> None:
+        if self.state.statuses.pop(handle, None) is None:
+            return
+        self.emit("status.remove", {"status": handle, "reason": reason}, at)
+        kept = []
+        for held in self.state.benefits:
+            if held[3] == handle:
+                self.emit("benefit.revoke", {"benefit": held[0], "reason": reason}, at)
+            else:
+                kept.append(held)
+        self.state.benefits = kept
+        self.changed()
+
+    def apply_status(self, step: StatusApplyStep) -> None:
+        spec = self.config.statuses[step.status]
+        duration = step.duration or spec.default_duration
+        expires = shift(self.now, duration) if duration else None
+        held = self.state.statuses.get(spec.handle)
+        if held is not None:
+            current = held[1]
+            if current is None or (expires is not None and expires <= current):
+                return  # already held at least as long: nothing to do
+            held[1] = expires
+            for benefit in self.state.benefits:
+                if benefit[3] == spec.handle:
+                    benefit[2] = expires
+            self.emit("status.apply", {"status": spec.handle, "expires_at": expires})
+            self.changed()
+            return
+        if spec.group is not None and spec.exclusive:
+            for other in sorted(self.state.statuses):
+                other_spec = self.config.statuses.get(other)
+                if other_spec is not None and other_spec.group == spec.group:
+                    self.remove_status(other, "replaced")
+        self.state.statuses[spec.handle] = [self.now, expires]
+        self.emit("status.apply", {"status": spec.handle, "expires_at": expires})
+        for grant in spec.grants:
+            self.state.benefits.append([grant, self.now, expires, spec.handle])
+            self.emit(
+                "benefit.create",
+                {"benefit": grant, "expires_at": expires, "granted_by": spec.handle, "modifiers": []},
+            )
+        self.changed()
+
+    def expire_statuses(self, until: str) -> None:
+        due = sorted(
+            (expires, handle)
+            for handle, (_, expires) in self.state.statuses.items()
+            if expires is not None and expires <= until
+        )
+        for expires, handle in due:
+            # Expiry is not caused by an event: `event_id` is null and the action
+            # ids depend only on what expired, whoever notices it first.
+            saved = self.event_id, self.id_key
+            self.event_id, self.reaction_id = None, None
+            self.id_key, self.position = f"expired:{handle}:{expires}", 0
+            self.remove_status(handle, "expired", at=expires)
+            self.event_id, self.id_key = saved
+
+    # --- snapshot and transaction --------------------------------------------------
+
+    def take_snapshot(self, snapshot: dict[str, Any]) -> None:
+        state = self.state
+        self.previous_profile = profile_view(state.snapshot, state.profile_id) if state.snapshot else None
+        state.snapshot = snapshot
+        self.profile = profile_view(snapshot, state.profile_id)
+        if isinstance(snapshot.get("tags"), list):
+            state.tags = sorted(set(snapshot["tags"]))
+        if isinstance(snapshot.get("statuses"), list):
+            held: dict[str, list[Any]] = {}
+            for status in snapshot["statuses"]:
+                handle, expires = status["handle"], status.get("expires_at")
+                if expires is not None and expires <= self.now:
+                    continue  # upstream sent a status that has already run out
+                applied = state.statuses.get(handle, [self.now])[0]
+                held[handle] = [applied, expires]
+            state.statuses = held
+            # Benefits follow the statuses that grant them (see README, "Snapshots").
+            benefits = [b for b in state.benefits if b[3] is None or b[3] in held]
+            granted = {(b[0], b[3]) for b in benefits}
+            for handle, (_, expires) in held.items():
+                spec = self.config.statuses.get(handle)
+                for grant in spec.grants if spec else ():
+                    if (grant, handle) not in granted:
+                        benefits.append([grant, self.now, expires, handle])
+            state.benefits = benefits
+        self.changed()
+
+    def take_transaction(self, transaction: dict[str, Any]) -> bool:
+        """Count the transaction; False if it was already counted."""
+        key = f"{transaction.get('system') or ''}\x1f{transaction['id']}"
+        if self.state.seen_transaction(key):
+            return False
+        location = transaction.get("location")
+        location_id = location.get("id") if isinstance(location, dict) else None
+        assert self.event.transaction_at is not None
+        self.state.record_transaction(
+            key, self.event.transaction_at, float(transaction["total"]), location_id
+        )
+        self.changed()
+        return True
+
+    # --- reactions -------------------------------------------------------------------
+
+    def run_reactions(self, reactions: Iterable[Reaction]) -> None:
+        for reaction in reactions:
+            self.run_reaction(reaction)
+
+    def run_reaction(self, reaction: Reaction) -> None:
+        limit = reaction.limit
+        limited = limit is not None and self.state.limit_reached(
+            "fired", reaction.id, self.now, limit.per_profile, limit.window
+        )
+        if self.observe is not None:
+            self.observe(reaction, self.context(), limited)
+        if limited:
+            return
+        self.reaction_id, self.position = reaction.id, 0
+        saved_state, saved_actions = None, len(self.actions)
+        steps = reaction.steps
+        try:
+            if steps and steps[0].index == -1:  # the `when` shorthand
+                assert steps[0].condition is not None
+                if not steps[0].condition.holds(self.data()):
+                    return
+                steps = steps[1:]
+            saved_state = self.state.copy()
+            self.fired.append(reaction.id)
+            if limit is not None:
+                self.state.count_use("fired", reaction.id, self.now, limit.per_profile, limit.window)
+            for step in steps:
+                self.run_step(step)
+        except _ChainStopped:
+            pass
+        except (RuleError, TemplateError) as exc:
+            if saved_state is not None:
+                self.state = saved_state
+                del self.actions[saved_actions:]
+                self.fired.pop()
+                self.changed()
+            self.failures.append(
+                ReactionFailure(reaction.id, self.event.id, self.state.profile_id, exc.code, exc.message, exc.path)
+            )
+        finally:
+            self.reaction_id = None
+
+    def run_step(self, step: Step) -> None:
+        spec = step.spec
+        if isinstance(spec, FilterStep):
+            assert step.condition is not None
+            if not step.condition.holds(self.data()):
+                raise _ChainStopped
+        elif isinstance(spec, StatusApplyStep):
+            self.apply_status(spec)
+        elif isinstance(spec, StatusRemoveStep):
+            self.remove_status(spec.status, "reaction")
+        elif isinstance(spec, TagAddStep | TagRemoveStep):
+            self.change_tag(spec)
+        elif isinstance(spec, BenefitCreateStep):
+            self.create_benefit(spec)
+        elif isinstance(spec, RewardCreateStep):
+            self.create_reward(spec, step)
+        elif isinstance(spec, PointsAwardStep):
+            self.award_points(spec, step)
+        elif isinstance(spec, TargetSendStep):
+            self.send(spec)
+
+    def change_tag(self, spec: TagAddStep | TagRemoveStep) -> None:
+        tags = self.state.tags
+        adding = isinstance(spec, TagAddStep)
+        if (spec.tag in tags) == adding:
+            return  # already as asked: no action
+        if adding:
+            tags.append(spec.tag)
+            tags.sort()
+        else:
+            tags.remove(spec.tag)
+        self.emit(spec.type, {"tag": spec.tag})
+        self.changed()
+
+    def _expiry(self, valid_for: timedelta | None, modifier: str) -> tuple[str | None, list[str]]:
+        if valid_for is None:
+            return None, []
+        extra, used = best_modifier(self.held_specs(), modifier, 0)
+        return shift(self.now, valid_for + timedelta(days=extra)), used
+
+    def create_benefit(self, spec: BenefitCreateStep) -> None:
+        benefit = self.config.benefits[spec.benefit]
+        expires, used = self._expiry(benefit.valid_for, "benefit_extra_days")
+        self.state.benefits.append([benefit.handle, self.now, expires, None])
+        self.emit(
+            "benefit.create",
+            {"benefit": benefit.handle, "expires_at": expires, "granted_by": None, "modifiers": used},
+        )
+        self.changed()
+
+    def create_reward(self, spec: RewardCreateStep, step: Step) -> None:
+        assert step.amount is not None
+        amount = round_money(step.amount.value(self.data()))
+        if amount <= 0:
+            return  # nothing to issue (e.g. a percentage of a refund)
+        currency = spec.currency
+        if currency is None:
+            transaction = self.event.data.get("transaction") or {}
+            currency = transaction.get("currency")
+            if not isinstance(currency, str):
+                raise RuleError(
+                    f"{step.where}: the transaction has no currency; set `currency:` on the step",
+                    code="missing_value",
+                    path=step.where,
+                )
+        expires, used = self._expiry(spec.valid_for, "reward_extra_days")
+        self.state.rewards.append([amount, currency, self.now, expires])
+        self.emit(
+            "reward.create",
+            {"amount": amount, "currency": currency, "expires_at": expires, "modifiers": used},
+        )
+        self.changed()
+
+    def award_points(self, spec: PointsAwardStep, step: Step) -> None:
+        assert step.amount is not None
+        base = step.amount.value(self.data())
+        multiplier, used = best_modifier(self.held_specs(), f"{spec.kind}_points_multiplier", 1)
+        points = round_points(base * multiplier)
+        if points == 0:
+            return
+        if spec.kind == "tier":
+            self.state.tier_points.append([self.now, points])
+        else:
+            self.state.point_balance += points
+        self.emit("points.award", {"kind": spec.kind, "points": points, "modifiers": used})
+        self.changed()
+
+    def send(self, spec: TargetSendStep) -> None:
+        target = self.config.targets[spec.target]
+        limit = target.spec.limit
+        if limit is not None and self.state.limit_reached(
+            "sent", target.id, self.now, limit.per_profile, limit.window
+        ):
+            self.limited_sends += 1
+            return
+        payload = target.template.render(self.context())
+        if limit is not None:
+            self.state.count_use("sent", target.id, self.now, limit.per_profile, limit.window)
+        self.emit("target.send", {"target": target.id, "payload": payload})
+
+    def outcome(self, skipped: str | None = None) -> Outcome:
+        return Outcome(
+            state=self.state,
+            actions=tuple(self.actions),
+            failures=tuple(self.failures),
+            skipped=skipped,
+            limited_sends=self.limited_sends,
+            reactions_fired=tuple(self.fired),
+        )
+
+
+def process(
+    event: Event, state: ProfileState | None, config: Config, observe: Observer | None = None
+) -> Outcome:
+    """Run `event` against the profile's `state` (None for a new profile).
+
+    Never mutates `state`: the returned `Outcome.state` is a new object.
+    """
+    if event.type == PROFILE_DELETED:
+        return Outcome(state=None)
+    current = state.copy() if state is not None else ProfileState(event.profile_id)
+    if event.type != SCHEDULE and current.seen_event(event.id):
+        return Outcome(state=state, skipped="duplicate_event")
+    run = _Run(event, current, config, observe)
+    run.expire_statuses(event.occurred_at)
+    if event.type == PROFILE_UPDATED:
+        run.take_snapshot(event.data["profile"])
+    elif event.type == TRANSACTION_CREATED and not run.take_transaction(event.data["transaction"]):
+        current.remember_event(event.id)
+        return Outcome(state=current, actions=tuple(run.actions), skipped="duplicate_transaction")
+    current.advance_clock(event.occurred_at)
+    if event.type == SCHEDULE:
+        automation = config.automations.get(event.data["automation"])
+        if automation is not None and automation.enabled:
+            run.run_reaction(automation)
+    else:
+        run.run_reactions(config.reactions_for(event.type))
+        run.state.remember_event(event.id)
+    return run.outcome()
+
+
+def next_expiry(state: ProfileState) -> str | None:
+    """When the next held status runs out, or None."""
+    times = [expires for _, expires in state.statuses.values() if expires is not None]
+    return min(times) if times else None
+
+
+def expire(state: ProfileState, until: str, config: Config) -> Outcome:
+    """Remove the statuses of `state` that expire at or before `until`, in time
+    order, emitting `status.remove` (reason `expired`) and `benefit.revoke`."""
+    current = state.copy()
+    tick = Event(id="expiry", type=SCHEDULE, occurred_at=until, profile_id=state.profile_id)
+    run = _Run(tick, current, config)
+    run.expire_statuses(until)
+    return run.outcome()

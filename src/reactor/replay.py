@@ -1,0 +1,218 @@
+"""The embedded transport: the core, in-process, over a JSON Lines file.
+
+`Replay` keeps every profile's state in a dict and drives time from the
+events: before an event at time T runs, every status expiry and automation
+tick due at or before T runs first, in time order (expiries before ticks at the
+same instant, automations by priority then id, profiles by id). So the output
+is a pure function of the input file and the configuration.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+import orjson
+
+from reactor.actions import Action, ReactionFailure
+from reactor.clock import format_instant, instant_from_canonical
+from reactor.config import Config
+from reactor.engine import Outcome, expire, next_expiry, process, schedule_event
+from reactor.errors import InvalidEvent
+from reactor.events import Event, decode_event
+from reactor.state import ProfileState
+
+__all__ = ["Replay", "ReplayStats", "dead_letter", "raw_fields", "read_lines"]
+
+
+def raw_fields(raw: bytes) -> dict[str, str]:
+    """The original bytes for a dead-letter record: as text when they are
+    UTF-8, else replaced characters plus the exact bytes in base64."""
+    try:
+        return {"raw": raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {
+            "raw": raw.decode("utf-8", errors="replace"),
+            "raw_base64": base64.b64encode(raw).decode(),
+        }
+
+
+def dead_letter(
+    error: dict[str, Any], source: dict[str, Any], raw: bytes, reaction_id: str | None = None
+) -> dict[str, Any]:
+    """A dead-letter record (CONTRACT §1), shared by replay and the worker."""
+    record: dict[str, Any] = {"error": error, "source": source, **raw_fields(raw)}
+    if reaction_id is not None:
+        record["reaction_id"] = reaction_id
+    return record
+
+
+def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, line without its newline), skipping blank lines."""
+    for number, line in enumerate(stream, start=1):
+        stripped = line.rstrip(b"\r\n")
+        if stripped.strip():
+            yield number, stripped
+
+
+@dataclass
+class ReplayStats:
+    events: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    actions: int = 0
+    reaction_failures: int = 0
+    limited_sends: int = 0
+    ticks: int = 0
+    actions_by_type: dict[str, int] = field(default_factory=dict)
+
+
+class Replay:
+    """Runs the pipeline in-process. `on_action` gets each action in output
+    order; `on_reject` each dead-letter record (bad lines, failed reactions)."""
+
+    def __init__(
+        self,
+        config: Config,
+        on_action: Callable[[Action], None],
+        on_reject: Callable[[dict[str, Any]], None],
+        file_name: str = "-",
+    ) -> None:
+        self.config = config
+        self.on_action = on_action
+        self.on_reject = on_reject
+        self.file_name = file_name
+        self.states: dict[str, ProfileState] = {}
+        self.clock: str | None = None
+        self.stats = ReplayStats()
+        # A heap of (expires_at, profile_id), and the one entry per profile that
+        # is current: an entry that no longer matches is stale and skipped.
+        self._expiries: list[tuple[str, str]] = []
+        self._scheduled: dict[str, str] = {}
+
+    # --- input ---------------------------------------------------------------
+
+    def feed_lines(self, lines: Iterable[tuple[int, bytes]]) -> None:
+        for number, raw in lines:
+            self.feed(raw, {"file": self.file_name, "line": number})
+
+    def feed(self, raw: bytes, source: dict[str, Any]) -> None:
+        """Decode and process one event; a bad one becomes a dead-letter record."""
+        self.stats.events += 1
+        try:
+            event = decode_event(raw)
+        except InvalidEvent as exc:
+            self.stats.rejected += 1
+            self.on_reject(dead_letter(exc.as_dict(), source, raw))
+            return
+        if self.clock is None:
+            self.clock = event.occurred_at
+        elif event.occurred_at > self.clock:
+            self.advance(event.occurred_at)
+        self._run(event, raw, source)
+
+    def finish(self, until: str | None = None) -> None:
+        """Run the time-driven work due up to `until` (after the last event)."""
+        if until is not None:
+            if self.clock is None:
+                self.clock = until
+            elif until > self.clock:
+                self.advance(until)
+
+    # --- time ----------------------------------------------------------------
+
+    def advance(self, until: str) -> None:
+        """Run expiries and automation ticks due in (clock, until], in time order."""
+        assert self.clock is not None
+        after = instant_from_canonical(self.clock)
+        end = instant_from_canonical(until)
+        ticks = self._ticks(after, end)
+        next_tick = next(ticks, None)
+        while True:
+            next_expiry_at = self._expiries[0][0] if self._expiries else None
+            if next_expiry_at is not None and next_expiry_at <= until and (
+                next_tick is None or next_expiry_at <= next_tick[0]
+            ):
+                _, profile_id = heapq.heappop(self._expiries)
+                state = self.states.get(profile_id)
+                if state is not None and self._scheduled.get(profile_id) == next_expiry_at:
+                    del self._scheduled[profile_id]
+                    self._apply(expire(state, next_expiry_at, self.config), raw=b"", source={})
+                continue
+            if next_tick is None:
+                break
+            tick, automation_id = next_tick
+            self._tick(automation_id, tick)
+            next_tick = next(ticks, None)
+        self.clock = until
+
+    def _ticks(self, after: datetime, until: datetime) -> Iterator[tuple[str, str]]:
+        pending = []
+        for automation in self.config.automations.values():
+            if automation.enabled and automation.schedule is not None:
+                for tick in automation.schedule.ticks_between(after, until):
+                    pending.append((format_instant(tick), automation.priority, automation.id))
+        for tick, _, automation_id in sorted(pending):
+            yield tick, automation_id
+
+    def _tick(self, automation_id: str, tick: str) -> None:
+        self.stats.ticks += 1
+        for profile_id in sorted(self.states):
+            event = schedule_event(automation_id, tick, profile_id)
+            source = {"automation": automation_id, "tick": tick}
+            raw = orjson.dumps({"id": event.id, "type": event.type, "occurred_at": tick, "profile_id": profile_id})
+            self._apply(process(event, self.states[profile_id], self.config), raw, source)
+
+    # --- output --------------------------------------------------------------
+
+    def _run(self, event: Event, raw: bytes, source: dict[str, Any]) -> None:
+        outcome = process(event, self.states.get(event.profile_id), self.config)
+        if outcome.state is None:
+            self.states.pop(event.profile_id, None)
+            self._scheduled.pop(event.profile_id, None)
+        if outcome.skipped is not None:
+            self.stats.duplicates += 1
+        self._apply(outcome, raw, source, event.profile_id)
+
+    def _apply(
+        self, outcome: Outcome, raw: bytes, source: dict[str, Any], profile_id: str | None = None
+    ) -> None:
+        state = outcome.state
+        if state is not None:
+            self.states[state.profile_id] = state
+            expiry = next_expiry(state)
+            if expiry is not None and self._scheduled.get(state.profile_id) != expiry:
+                self._scheduled[state.profile_id] = expiry
+                heapq.heappush(self._expiries, (expiry, state.profile_id))
+        for action in outcome.actions:
+            self.stats.actions += 1
+            self.stats.actions_by_type[action.type] = self.stats.actions_by_type.get(action.type, 0) + 1
+            self.on_action(action)
+        for failure in outcome.failures:
+            self.stats.reaction_failures += 1
+            self.on_reject(self._failure_record(failure, raw, source))
+        self.stats.limited_sends += outcome.limited_sends
+
+    @staticmethod
+    def _failure_record(failure: ReactionFailure, raw: bytes, source: dict[str, Any]) -> dict[str, Any]:
+        return dead_letter(failure.error(), source, raw, failure.reaction_id)
+
+    def summary(self) -> dict[str, Any]:
+        stats = self.stats
+        return {
+            "events": stats.events,
+            "rejected": stats.rejected,
+            "duplicates": stats.duplicates,
+            "actions": stats.actions,
+            "actions_by_type": dict(sorted(stats.actions_by_type.items())),
+            "reaction_failures": stats.reaction_failures,
+            "limited_sends": stats.limited_sends,
+            "automation_ticks": stats.ticks,
+            "profiles": len(self.states),
+            "clock": self.clock,
+            "config_version": self.config.version,
+        }

@@ -1,0 +1,57 @@
+"""When automations run: cron in a time zone, a fixed `every`, or once `at`.
+
+A schedule is pure: `ticks_between(after, until)` lists the instants at which
+it fires, so replay (driven by event time) and the worker (driven by the wall
+clock, with the last tick recorded) fire exactly the same ticks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+__all__ = ["Schedule"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Exactly one of `cron` (with `timezone`), `every` or `at` is set."""
+
+    cron: str | None = None
+    timezone: str = "UTC"
+    every: timedelta | None = None
+    at: datetime | None = None
+
+    def describe(self) -> str:
+        if self.cron is not None:
+            return f"cron {self.cron!r} in {self.timezone}"
+        if self.every is not None:
+            return f"every {self.every}"
+        return f"once at {self.at}"
+
+    def next_after(self, after: datetime) -> datetime | None:
+        """The first tick strictly after `after` (UTC), or None if there is none."""
+        if self.cron is not None:
+            local = after.astimezone(ZoneInfo(self.timezone))
+            nxt: datetime = croniter(self.cron, local).get_next(datetime)
+            return nxt.astimezone(UTC)
+        if self.every is not None:
+            # Aligned to the epoch, so every run, replay or live, sees the same ticks.
+            step = self.every.total_seconds()
+            elapsed = (after - _EPOCH).total_seconds()
+            return _EPOCH + timedelta(seconds=(elapsed // step + 1) * step)
+        assert self.at is not None
+        return self.at if self.at > after else None
+
+    def ticks_between(self, after: datetime, until: datetime) -> Iterator[datetime]:
+        """Ticks `t` with `after < t <= until`, in order."""
+        tick = self.next_after(after)
+        while tick is not None and tick <= until:
+            yield tick
+            tick = self.next_after(tick)
