@@ -358,7 +358,8 @@ def _pointer_path(pointer: str) -> list[Any]:
 
 def _describe_validation(error: Mapping[str, Any]) -> str:
     loc = [p for p in error["loc"] if not (isinstance(p, str) and p in STEP_TYPES)]
-    name = str(loc[-1]) if loc else ""
+    names = [p for p in loc if isinstance(p, str)]
+    name = names[-1] if names else ""
     kind = error["type"]
     if kind == "extra_forbidden":
         return f"unknown key `{name}`"
@@ -452,6 +453,8 @@ class _Loader:
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
                 loc = [p for p in error["loc"] if not (isinstance(p, str) and p in STEP_TYPES)]
+                if error["type"] == "union_tag_invalid":
+                    loc.append("type")
                 if error["type"] in ("missing", "extra_forbidden"):
                     line, col = _position(node, loc)
                 else:
@@ -640,10 +643,12 @@ class _Compiler:
         if (spec.template is None) == (spec.body is None):
             self.issue_at(item, [], "a target needs exactly one of `template` (a file) or `body`", value=False)
             return None
+        column = 1
         if spec.body is not None:
             source, file, where = spec.body, item.file, _where(item, ["body"])
-            # A block scalar (`body: |`) starts on the line after the key.
-            first_line = _value_position(item.node, ["body"])[0] + (1 if "\n" in spec.body else 0)
+            first_line, column = _value_position(item.node, ["body"])
+            if "\n" in spec.body:  # a block scalar (`body: |`) starts on the line after the key
+                first_line, column = first_line + 1, 1
         else:
             assert spec.template is not None
             path = (self.loader.root / "targets" / spec.template).resolve()
@@ -662,7 +667,7 @@ class _Compiler:
             first_line = 1
         compiled = compile_template(source, where)
         if isinstance(compiled, TemplateSyntaxProblem):
-            self.loader.issue(file, first_line + compiled.line - 1, 1, f"template: {compiled.message}")
+            self.loader.issue(file, first_line + compiled.line - 1, column, f"template: {compiled.message}")
             return None
         return Target(spec, compiled, _where(item))
 

@@ -38,9 +38,7 @@ class Schedule:
     def next_after(self, after: datetime) -> datetime | None:
         """The first tick strictly after `after` (UTC), or None if there is none."""
         if self.cron is not None:
-            local = after.astimezone(ZoneInfo(self.timezone))
-            nxt: datetime = croniter(self.cron, local).get_next(datetime)
-            return nxt.astimezone(UTC)
+            return self._next_cron(after)
         if self.every is not None:
             # Aligned to the epoch, so every run, replay or live, sees the same ticks.
             step = self.every.total_seconds()
@@ -48,6 +46,19 @@ class Schedule:
             return _EPOCH + timedelta(seconds=(elapsed // step + 1) * step)
         assert self.at is not None
         return self.at if self.at > after else None
+
+    def _next_cron(self, after: datetime) -> datetime:
+        # croniter (5.x, which faust's `mode` pins) misplaces ticks across a DST
+        # change when given an aware time; iterate in naive local wall-clock time
+        # and attach the zone ourselves. Near a fall-back repeated hour a local
+        # time can map before `after`: step past it.
+        zone = ZoneInfo(self.timezone)
+        cursor = after.astimezone(zone).replace(tzinfo=None)
+        while True:
+            cursor = croniter(self.cron, cursor).get_next(datetime)
+            tick = cursor.replace(tzinfo=zone).astimezone(UTC)
+            if tick > after:
+                return tick
 
     def ticks_between(self, after: datetime, until: datetime) -> Iterator[datetime]:
         """Ticks `t` with `after < t <= until`, in order."""

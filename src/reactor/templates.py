@@ -54,8 +54,15 @@ def _range(*args: int) -> Iterator[int]:
         yield number
 
 
+class _Undefined(jinja2.ChainableUndefined, jinja2.StrictUndefined):
+    """`a.b.c | default(x)` works when `a` is missing; using a missing value
+    in any other way (printing, `tojson`, comparing) is an error."""
+
+
 def _tojson(value: Any) -> str:
     # The output is JSON, not HTML, so no HTML escaping (unlike Jinja's own tojson).
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
     try:
         return orjson.dumps(value).decode()
     except TypeError as exc:
@@ -130,7 +137,7 @@ class _Environment(ImmutableSandboxedEnvironment):
 
 def _environment() -> _Environment:
     env = _Environment(
-        undefined=jinja2.StrictUndefined,
+        undefined=_Undefined,
         autoescape=False,
         keep_trailing_newline=False,
         # Templates come from the config root only, compiled from text: no loader,

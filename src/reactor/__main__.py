@@ -1,0 +1,5 @@
+"""`python -m reactor` runs the `reactor` command."""
+
+from reactor.cli import main
+
+main()

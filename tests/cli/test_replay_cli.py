@@ -1,0 +1,128 @@
+"""`reactor replay` as a user runs it: a real process, real files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from support import REPO, profile_updated, transaction, write_config
+
+EXAMPLES = REPO / "examples" / "events.jsonl"
+
+
+def reactor(*args: str, cwd: Path = REPO, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "reactor", *args], cwd=cwd, input=stdin, capture_output=True, timeout=120
+    )
+
+
+def lines(data: bytes) -> list[dict]:
+    return [orjson.loads(line) for line in data.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def example_run() -> tuple[list[dict], list[dict], int]:
+    done = reactor("replay", "examples/events.jsonl")
+    return lines(done.stdout), lines(done.stderr), done.returncode
+
+
+def test_replay_of_the_bundled_examples(example_run):
+    actions, stderr, code = example_run
+    assert code == 0
+    assert len(stderr) == 1 and "summary" in stderr[0]  # no rejects, the summary last
+    summary = stderr[0]["summary"]
+    inputs = EXAMPLES.read_bytes().splitlines()
+    assert summary["events"] == len(inputs)
+    assert summary["rejected"] == 0 and summary["reaction_failures"] == 0
+    assert summary["duplicates"] == 2  # p-008's event delivered twice, p-011's transaction re-sent
+    assert summary["actions"] == len(actions)
+    # Output order is event time first.
+    assert [a["at"] for a in actions] == sorted(a["at"] for a in actions)
+
+
+def of(actions: list[dict], profile: str, kind: str | None = None) -> list[dict]:
+    return [a for a in actions if a["profile_id"] == profile and (kind is None or a["type"] == kind)]
+
+
+def test_the_stories_in_the_examples(example_run):
+    actions, _, _ = example_run
+    events = [orjson.loads(line) for line in EXAMPLES.read_bytes().splitlines()]
+    # p-002 has 30k followers and the no-comms tag: status and gift, but no message.
+    assert [a["type"] for a in of(actions, "p-002") if a["reaction_id"] == "influencer-upgrade"] == [
+        "status.apply", "benefit.create"]
+    # p-003 crosses 10k once and grows further: upgraded exactly once.
+    assert len(of(actions, "p-003", "status.apply")) == 1
+    # p-004: Staff with its discount, then Ex-Staff replaces it when the employee id goes.
+    p4 = [(a["type"], a.get("status") or a.get("benefit"), a.get("reason")) for a in of(actions, "p-004")
+          if a["type"] != "points.award" and a["reaction_id"] != "win-back"]
+    assert p4 == [
+        ("status.apply", "staff", None), ("benefit.create", "staff-discount", None), ("tag.add", None, None),
+        ("status.remove", "staff", "replaced"), ("benefit.revoke", "staff-discount", "replaced"),
+        ("status.apply", "ex-staff", None), ("benefit.create", "store-credit", None), ("tag.remove", None, None),
+    ]
+    # p-005: Media for 180 days from the event that tagged her, then expired on its own.
+    tagged = next(e for e in events if e["profile_id"] == "p-005" and e["type"] == "profile.updated")
+    (apply,) = of(actions, "p-005", "status.apply")
+    assert apply["at"] == tagged["occurred_at"]
+    expired = [a for a in of(actions, "p-005") if a["event_id"] is None]
+    assert [(a["type"], a.get("reason")) for a in expired] == [("status.remove", "expired"), ("benefit.revoke", "expired")]
+    assert expired[0]["at"] == apply["expires_at"]
+    # p-008's Black Friday event came twice: tagged once.
+    assert len(of(actions, "p-008", "tag.add")) == 1
+    # p-011's transaction was re-sent under a new event id: points once.
+    assert len(of(actions, "p-011", "points.award")) == 2  # one tier + one reward award
+    # p-009 bought for 210 and returned it: the points went back.
+    assert sum(a["points"] for a in of(actions, "p-009", "points.award") if a["kind"] == "reward") == 0
+
+
+def test_replaying_the_same_file_twice_gives_identical_output(example_run):
+    again = reactor("replay", str(EXAMPLES))
+    assert lines(again.stdout) == example_run[0]
+
+
+def test_bad_lines_go_to_stderr_with_file_and_line_and_the_rest_runs(tmp_path):
+    events = tmp_path / "mixed.jsonl"
+    good = transaction(50, id="ok-1")
+    events.write_bytes(b"\n".join([good, b"{broken", b"", profile_updated(id="ok-2")[:-1] + b',"type":"order.created"}', b"\xff\xfe\n"]))
+    done = reactor("replay", str(events))
+    assert done.returncode == 1
+    stderr = lines(done.stderr)
+    rejects, summary = stderr[:-1], stderr[-1]["summary"]
+    assert [(r["source"], r["error"]["code"]) for r in rejects] == [
+        ({"file": str(events), "line": 2}, "invalid_json"),
+        ({"file": str(events), "line": 4}, "unknown_type"),
+        ({"file": str(events), "line": 5}, "invalid_json"),
+    ]
+    assert rejects[0]["raw"] == "{broken"
+    assert rejects[2]["raw_base64"] == "//4="  # bytes that are not UTF-8 are kept exactly
+    assert summary["events"] == 4 and summary["rejected"] == 3
+    assert any(a["event_id"] == "ok-1" for a in lines(done.stdout))
+
+
+def test_replay_reads_stdin_and_runs_automations_up_to_until(tmp_path):
+    root = write_config(tmp_path / "cfg", {"reactions/a.yaml": """
+        automations:
+          - {id: nightly, schedule: "0 0 * * *", actions: [{type: tag.add, tag: seen}]}
+    """})
+    stdin = profile_updated(id="e1", at="2026-11-20T10:00:00Z")
+    without = reactor("replay", "--config", str(root), "-", stdin=stdin)
+    assert lines(without.stdout) == []
+    done = reactor("replay", "--config", str(root), "--until", "2026-11-22T00:00:00Z", "-", stdin=stdin)
+    actions = lines(done.stdout)
+    # Ticks at 21 Nov 00:00 (tag added) and 22 Nov 00:00 (already tagged: nothing).
+    assert [(a["type"], a["at"], a["event_id"]) for a in actions] == [
+        ("tag.add", "2026-11-21T00:00:00Z", "nightly@2026-11-21T00:00:00Z")]
+    assert lines(done.stderr)[-1]["summary"]["automation_ticks"] == 2
+
+
+def test_usage_and_config_errors_exit_2_and_1(tmp_path):
+    assert reactor("replay", "--until", "tomorrow", str(EXAMPLES)).returncode == 2
+    assert reactor("replay", "--bogus").returncode == 2
+    assert reactor("replay", str(tmp_path / "missing.jsonl")).returncode == 2
+    root = write_config(tmp_path / "cfg", {"reactions/a.yaml": "reactions:\n  - {id: r, on: [nope], actions: []}\n"})
+    done = reactor("replay", "--config", str(root), str(EXAMPLES))
+    assert done.returncode == 1
+    assert b"reactions/a.yaml:2:" in done.stderr

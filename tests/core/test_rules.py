@@ -1,0 +1,150 @@
+"""JSON Logic as ops staff write it against reactor's context.
+
+Expected values follow the JsonLogic spec (jsonlogic.com/operations.html):
+truthiness (0, "", [], null, false are falsy; "0" is truthy), `var` with dotted
+paths and defaults, `missing`, `in` on arrays and strings, loose `==`, and
+array operations whose `var` is relative to the current item.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reactor.errors import RuleError
+from reactor.rules import ContextData, check_rule, compile_amount, compile_condition, explain_rule, is_truthy
+
+CONTEXT: dict[str, Any] = {
+    "first_name": "Ava",
+    "email": "ava@example.com",
+    "attributes": {"comms": {"email_opt_in": True, "sms_opt_in": False}, "custom": {"instagram_followers": 12500}},
+    "profile": {"id": "p-1", "identities": {"instagram": {"handle": "instagram", "followers": 12500}}},
+    "previous_profile": None,
+    "now": "2026-11-20T10:00:00Z",
+    "flattened_tags": ["black-friday-2026", "vip-waitlist"],
+    "flattened_statuses": ["vip", "influencer"],
+    "best_status": "vip",
+    "point_balance": 0,
+    "aggregations": {"spend_12m": 1250.5, "days_since_last_spend": 3, "last_spend_at": "2026-11-17T09:00:00Z",
+                     "shop_count": 4},
+    "transaction": {
+        "total": 129.5,
+        "currency": "AUD",
+        "items": [
+            {"sku": "A1", "quantity": 1, "price": 129.5, "full_price": True},
+            {"sku": "B2", "quantity": 2, "price": 10.0, "full_price": False},
+        ],
+        "tags": ["black-friday"],
+    },
+}
+
+TABLE: list[tuple[str, Any, Any]] = [
+    # var: dotted paths, defaults, missing values and nulls
+    ("dotted path", {"var": "profile.identities.instagram.followers"}, 12500),
+    ("root profile field", {"var": "first_name"}, "Ava"),
+    ("array index in path", {"var": "transaction.items.1.sku"}, "B2"),
+    ("missing path is null", {"var": "profile.identities.tiktok.followers"}, None),
+    ("default for a missing path", {"var": ["profile.identities.tiktok.followers", 0]}, 0),
+    ("null value is not replaced by the default", {"var": ["previous_profile", "none"]}, None),
+    ("empty var is the whole data", {"!!": {"var": ""}}, True),
+    # comparisons
+    ("number >=", {">=": [{"var": "aggregations.spend_12m"}, 1000]}, True),
+    ("null < number (null is 0)", {"<": [{"var": "nothing"}, 10000]}, True),
+    ("between", {"<": [1000, {"var": "aggregations.spend_12m"}, 2000]}, True),
+    ("RFC 3339 strings compare in time order", {"<": [{"var": "aggregations.last_spend_at"}, {"var": "now"}]}, True),
+    ("later time is greater", {">": ["2026-12-01T00:00:00Z", {"var": "now"}]}, True),
+    ("loose equality", {"==": [1, "1"]}, True),
+    ("strict equality", {"===": [1, "1"]}, False),
+    ("!= on strings", {"!=": [{"var": "best_status"}, "staff"]}, True),
+    # logic and truthiness
+    ("and of truths", {"and": [{"var": "attributes.comms.email_opt_in"}, {">": [{"var": "point_balance"}, -1]}]}, True),
+    ("and returns the first falsy", {"and": [True, {"var": "attributes.comms.sms_opt_in"}, True]}, False),
+    ("or returns the first truthy", {"or": [{"var": "nothing"}, {"var": "first_name"}]}, "Ava"),
+    ("not", {"!": {"var": "attributes.comms.sms_opt_in"}}, True),
+    ("double not of zero", {"!!": [0]}, False),
+    ("the string 0 is truthy", {"!!": ["0"]}, True),
+    ("an empty list is falsy", {"!!": [[]]}, False),
+    # in
+    ("in on an array", {"in": ["vip", {"var": "flattened_statuses"}]}, True),
+    ("not in an array", {"in": ["staff", {"var": "flattened_statuses"}]}, False),
+    ("in on a string", {"in": ["@example.com", {"var": "email"}]}, True),
+    ("in on a transaction's tags", {"in": ["black-friday", {"var": "transaction.tags"}]}, True),
+    # arithmetic for amounts
+    ("percentage of a total", {"*": [{"var": "transaction.total"}, 0.1]}, 12.950000000000001),
+    ("sum", {"+": [{"var": "transaction.total"}, 10, 0.5]}, 140.0),
+    ("difference", {"-": [2000, {"var": "aggregations.spend_12m"}]}, 749.5),
+    ("division", {"/": [{"var": "aggregations.spend_12m"}, {"var": "aggregations.shop_count"}]}, 312.625),
+    ("modulo", {"%": [{"var": "aggregations.shop_count"}, 3]}, 1),
+    ("max", {"max": [{"var": "aggregations.days_since_last_spend"}, 7]}, 7),
+    ("min", {"min": [100, {"var": "transaction.total"}]}, 100),
+    ("unary minus", {"-": [5]}, -5),
+    # if
+    ("if / else", {"if": [{">": [{"var": "aggregations.spend_12m"}, 5000]}, "gold", "silver"]}, "silver"),
+    ("if / else if / else", {"if": [{"in": ["staff", {"var": "flattened_statuses"}]}, 40,
+                                    {"in": ["vip", {"var": "flattened_statuses"}]}, 20, 0]}, 20),
+    # missing
+    ("missing lists the absent keys", {"missing": ["email", "phone", "attributes.comms.email_opt_in"]}, ["phone"]),
+    ("missing_some", {"missing_some": [1, ["email", "phone"]]}, []),
+    # some / all / none over transaction items (var is relative to the item)
+    ("some item is full price", {"some": [{"var": "transaction.items"}, {"var": "full_price"}]}, True),
+    ("all items at least 10", {"all": [{"var": "transaction.items"}, {">=": [{"var": "price"}, 10]}]}, True),
+    ("all items full price", {"all": [{"var": "transaction.items"}, {"var": "full_price"}]}, False),
+    ("none of the items is a gift card", {"none": [{"var": "transaction.items"}, {"==": [{"var": "sku"}, "GIFT"]}]}, True),
+    ("all over an empty list is false", {"all": [[], True]}, False),
+    # map / filter / reduce
+    ("count full-price items", {"reduce": [{"filter": [{"var": "transaction.items"}, {"var": "full_price"}]},
+                                           {"+": [{"var": "accumulator"}, 1]}, 0]}, 1),
+    ("units bought", {"reduce": [{"var": "transaction.items"}, {"+": [{"var": "accumulator"}, {"var": "current.quantity"}]}, 0]}, 3),
+    ("skus", {"map": [{"var": "transaction.items"}, {"var": "sku"}]}, ["A1", "B2"]),
+    # strings
+    ("cat", {"cat": ["Hi ", {"var": "first_name"}]}, "Hi Ava"),
+    ("substr", {"substr": [{"var": "email"}, -11]}, "example.com"),
+]
+
+
+@pytest.mark.parametrize(("name", "rule", "expected"), TABLE, ids=[row[0] for row in TABLE])
+def test_rules_as_ops_write_them(name: str, rule: Any, expected: Any) -> None:
+    assert check_rule(rule) == []
+    amount = compile_amount(rule, "test")
+    if isinstance(expected, int | float) and not isinstance(expected, bool):
+        assert amount.value(ContextData(CONTEXT)) == pytest.approx(expected)
+    explained = explain_rule(rule, CONTEXT)
+    assert explained["value"] == expected
+    assert compile_condition(rule, "test").holds(ContextData(CONTEXT)) is is_truthy(expected)
+
+
+@pytest.mark.parametrize(
+    ("rule", "fragment"),
+    [
+        ({"foo": [1]}, "unknown operator `foo`"),
+        ({"tensor": [1, 2]}, "unknown operator `tensor`"),  # families left out on purpose
+        ({"and": [True, {"bogus": []}]}, "unknown operator `bogus`"),
+        ({">=": [{"var": "a"}]}, "at least 2 arguments"),
+        ({"now": []}, "event time"),
+        ({"<": [{"now": []}, {"var": "profile.birthday"}]}, "event time"),
+    ],
+)
+def test_a_rule_that_cannot_run_is_refused_before_it_runs(rule: Any, fragment: str) -> None:
+    problems = check_rule(rule)
+    assert problems and fragment in problems[0].message
+
+
+def test_the_problem_points_into_the_rule():
+    (problem,) = check_rule({"and": [True, {"bogus": []}]})
+    assert problem.pointer == "/and/1"
+
+
+def test_a_runtime_error_is_a_rule_error_naming_the_place():
+    condition = compile_condition({"throw": "stop"}, "reactions/x.yaml:3:5")
+    with pytest.raises(RuleError) as caught:
+        condition.holds(ContextData({}))
+    assert caught.value.path == "reactions/x.yaml:3:5"
+
+
+def test_explain_marks_short_circuited_branches_as_not_evaluated():
+    tree = explain_rule({"and": [{"var": "no"}, {"var": "first_name"}]}, CONTEXT)
+    assert tree["value"] is None
+    first, second = tree["children"]
+    assert first == {"expression": {"var": "no"}, "value": None}
+    assert "value" not in second  # `and` stopped at the first falsy value
