@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import orjson
@@ -94,4 +93,10 @@ def best_modifier(
 
 def round_points(value: float) -> int:
     """Points are whole: half a point rounds away from zero (2.5 -> 3, -2.5 -> -3)."""
-    return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    whole = int(value)
+    fraction = value - whole  # exact for floats: no rounding error at .5
+    if fraction >= 0.5:
+        return whole + 1
+    if fraction <= -0.5:
+        return whole - 1
+    return whole

@@ -8,6 +8,7 @@ precision in input is dropped: loyalty rules work in seconds at the finest.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -52,6 +53,14 @@ def format_instant(value: datetime) -> str:
 
 def normalize_instant(text: str) -> str:
     """Parse any RFC 3339 date-time and return it in the canonical UTC form."""
+    if len(text) == 20 and text[19] == "Z" and text[10] == "T" and text[4] == "-":
+        # Already canonical, as most upstream systems send it: check, keep.
+        try:
+            datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return text
     return format_instant(parse_instant(text))
 
 
@@ -60,6 +69,7 @@ def instant_from_canonical(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+@functools.lru_cache(maxsize=1024)  # one event asks for the same cut-offs many times
 def shift(canonical: str, delta: timedelta) -> str:
     """`canonical` moved by `delta`, in canonical form."""
     return format_instant(instant_from_canonical(canonical) + delta)

@@ -37,7 +37,15 @@ from ruamel.yaml.error import MarkedYAMLError
 from reactor.clock import parse_duration, parse_instant
 from reactor.errors import ConfigError, ConfigIssue
 from reactor.events import PROFILE_UPDATED, TRANSACTION_CREATED
-from reactor.rules import Amount, Condition, check_rule, compile_amount, compile_condition
+from reactor.rules import (
+    Amount,
+    Condition,
+    ConditionBatch,
+    check_rule,
+    compile_amount,
+    compile_batch,
+    compile_condition,
+)
 from reactor.schedules import Schedule
 from reactor.templates import Template, TemplateSyntaxProblem, compile_template
 
@@ -254,7 +262,11 @@ class Reaction:
     steps: tuple[Step, ...]
     where: str
     when: Any = None
+    condition: Condition | None = None
     schedule: Schedule | None = None
+    #: Whether a step can fail at run time (a rule, an expression amount, a
+    #: template): only then is the state saved to roll the reaction back.
+    can_fail: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,10 +296,18 @@ class Config:
     targets: Mapping[str, Target]
     by_event_type: Mapping[str, tuple[Reaction, ...]] = field(default_factory=dict)
     exclusive_groups: frozenset[str] = frozenset()
+    #: The `when` of every reaction in `by_event_type[type]`, compiled as one batch.
+    batches: Mapping[str, ConditionBatch] = field(default_factory=dict)
+    #: For each reaction of `by_event_type[type]`, the keys read by the `when`
+    #: of the reactions after it (None: unknown, any key).
+    reads_after: Mapping[str, tuple[frozenset[str] | None, ...]] = field(default_factory=dict)
 
     def reactions_for(self, event_type: str) -> tuple[Reaction, ...]:
         """Enabled reactions listening to `event_type`, by priority then id."""
         return self.by_event_type.get(event_type, ())
+
+    def batch_for(self, event_type: str) -> ConditionBatch | None:
+        return self.batches.get(event_type)
 
 
 # --- YAML with positions ---------------------------------------------------
@@ -575,10 +595,6 @@ class _Compiler:
         spec: _RuleSpec = item.spec
         steps: list[Step] = []
         ok = True
-        if spec.when is not None:
-            condition = self.condition(item, ["when"], spec.when)
-            ok &= condition is not None
-            steps.append(Step(FilterStep(type="filter", when=spec.when), _where(item, ["when"]), -1, condition))
         for i, step in enumerate(spec.actions):
             path: list[Any] = ["actions", i]
             condition, amount = None, None
@@ -618,12 +634,21 @@ class _Compiler:
         return Schedule(at=spec.at)
 
     def reaction(self, item: _Item) -> Reaction | None:
+        spec = item.spec
+        condition = self.condition(item, ["when"], spec.when) if spec.when is not None else None
         steps = self.steps(item)
         is_automation = item.section == "automations"
         schedule = self.schedule(item) if is_automation else None
         if steps is None or (is_automation and schedule is None):
             return None
-        spec = item.spec
+        if spec.when is not None and condition is None:
+            return None
+        can_fail = any(
+            step.condition is not None
+            or (step.amount is not None and step.amount.reads != frozenset())
+            or isinstance(step.spec, TargetSendStep | RewardCreateStep)
+            for step in steps
+        )
         return Reaction(
             id=spec.id,
             kind="automation" if is_automation else "reaction",
@@ -635,7 +660,9 @@ class _Compiler:
             steps=steps,
             where=_where(item),
             when=spec.when,
+            condition=condition,
             schedule=schedule,
+            can_fail=can_fail,
         )
 
     def target(self, item: _Item) -> Target | None:
@@ -676,6 +703,17 @@ def _by_priority(reactions: Iterable[Reaction]) -> tuple[Reaction, ...]:
     return tuple(sorted(reactions, key=lambda r: (r.priority, r.id)))
 
 
+def _reads_after(reactions: Sequence[Reaction]) -> tuple[frozenset[str] | None, ...]:
+    out: list[frozenset[str] | None] = []
+    later: frozenset[str] | None = frozenset()
+    for reaction in reversed(reactions):
+        out.append(later)
+        condition = reaction.condition
+        if condition is not None and later is not None:
+            later = None if condition.reads is None else later | condition.reads
+    return tuple(reversed(out))
+
+
 def load_config(root: str | os.PathLike[str]) -> Config:
     """Read, check and compile the configuration under `root`.
 
@@ -714,5 +752,7 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         automations={a.id: a for a in _by_priority(automations.values())},
         targets=targets,
         by_event_type=by_type,
+        batches={t: compile_batch([r.condition for r in rs]) for t, rs in by_type.items() if rs},
+        reads_after={t: _reads_after(rs) for t, rs in by_type.items()},
         exclusive_groups=frozenset(s.group for s in statuses.values() if s.group and s.exclusive),
     )

@@ -3,19 +3,31 @@
 As in Omneo, the profile's own fields sit at the root, so conditions written
 for Omneo read the same here; reactor's own keys (CONTRACT §3) sit beside them
 and win over profile fields of the same name. The context is plain JSON.
+
+`ContextView` computes each key only when something reads it: most events meet
+rules that read a handful of keys, and a template, which may read anything,
+gets the full context.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from reactor.clock import instant_from_canonical
 from reactor.config import Config
-from reactor.events import Event, TRANSACTION_CREATED
+from reactor.events import TRANSACTION_CREATED, Event
 from reactor.state import ProfileState
 
-__all__ = ["active_statuses", "build_context", "profile_view"]
+__all__ = ["PARTS", "ROOT_KEYS", "ContextView", "active_statuses", "build_context", "profile_view"]
+
+#: What a step can change, and the context keys each change touches.
+PARTS: dict[str, tuple[str, ...]] = {
+    "tags": ("flattened_tags",),
+    "statuses": ("statuses", "flattened_statuses", "best_status", "benefits"),
+    "benefits": ("benefits",),
+    "balances": ("point_balance", "tier_points_12m", "reward_balance"),
+}
 
 
 def profile_view(snapshot: Mapping[str, Any] | None, profile_id: str) -> dict[str, Any]:
@@ -64,38 +76,147 @@ def _days_since(earlier: str | None, now: str) -> int | None:
     return delta.days  # whole days, rounded down
 
 
+class ContextView:
+    """The context of one event over a profile's state that changes as steps
+    run. Keys are computed on first read and dropped when the part of the
+    state they come from changes (`invalidate`)."""
+
+    def __init__(
+        self,
+        state: ProfileState,
+        event: Event,
+        config: Config,
+        profile: Mapping[str, Any],
+        previous_profile: Mapping[str, Any] | None,
+    ) -> None:
+        self.state = state
+        self.event = event
+        self.config = config
+        self.profile = profile
+        self.now = event.occurred_at
+        self._values: dict[str, Any] = {"now": self.now, "profile": profile, "previous_profile": previous_profile}
+        self._full: dict[str, Any] | None = None
+
+    def invalidate(self, part: str) -> None:
+        for key in PARTS[part]:
+            self._values.pop(key, None)
+        self._full = None
+
+    def rebase(self, state: ProfileState) -> None:
+        """Point at another state (a rolled-back copy): everything derived goes."""
+        self.state = state
+        self._values = {k: self._values[k] for k in ("now", "profile", "previous_profile")}
+        self._full = None
+
+    def get(self, key: str) -> Any:
+        values = self._values
+        if key not in values:
+            compute = _COMPUTED.get(key)
+            if compute is None:
+                return self.profile.get(key)
+            values.update(compute(self))
+        return values[key]
+
+    def subset(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The context restricted to `keys` (keys absent from it are left out)."""
+        out = {}
+        for key in keys:
+            if key in _COMPUTED or key in self._values:
+                out[key] = self.get(key)
+            elif key in self.profile:
+                out[key] = self.profile[key]
+        return out
+
+    def full(self) -> dict[str, Any]:
+        """The whole context (cached until the state changes)."""
+        if self._full is None:
+            context = dict(self.profile)
+            for key in ROOT_KEYS:
+                context[key] = self.get(key)
+            self._full = context
+        return self._full
+
+    # --- the computed keys ---------------------------------------------------
+
+    def _event(self) -> dict[str, Any]:
+        event = self.event
+        return {"event": {**event.extra, "id": event.id, "type": event.type, "occurred_at": self.now}}
+
+    def _transaction(self) -> dict[str, Any]:
+        event = self.event
+        return {"transaction": event.data.get("transaction") if event.type == TRANSACTION_CREATED else None}
+
+    def _tags(self) -> dict[str, Any]:
+        return {"flattened_tags": list(self.state.tags)}
+
+    def _statuses(self) -> dict[str, Any]:
+        statuses = active_statuses(self.state, self.config, self.now)
+        return {
+            "statuses": statuses,
+            "flattened_statuses": [s["handle"] for s in statuses],
+            "best_status": statuses[0]["handle"] if statuses else None,
+        }
+
+    def _benefits(self) -> dict[str, Any]:
+        now = self.now
+        return {
+            "benefits": [
+                {"benefit": b, "issued_at": issued, "expires_at": expires, "granted_by": granted}
+                for b, issued, expires, granted in self.state.benefits
+                if expires is None or expires > now
+            ]
+        }
+
+    def _balances(self) -> dict[str, Any]:
+        state, now = self.state, self.now
+        return {
+            "point_balance": state.point_balance,
+            "tier_points_12m": state.tier_points_12m(now),
+            "reward_balance": state.reward_balance(now),
+        }
+
+    def _aggregations(self) -> dict[str, Any]:
+        state = self.state
+        return {"aggregations": state.aggregations(self.now, _days_since(state.last_spend_at, self.now))}
+
+
+_COMPUTED: dict[str, Callable[[ContextView], dict[str, Any]]] = {
+    "event": ContextView._event,
+    "transaction": ContextView._transaction,
+    "flattened_tags": ContextView._tags,
+    "statuses": ContextView._statuses,
+    "flattened_statuses": ContextView._statuses,
+    "best_status": ContextView._statuses,
+    "benefits": ContextView._benefits,
+    "point_balance": ContextView._balances,
+    "tier_points_12m": ContextView._balances,
+    "reward_balance": ContextView._balances,
+    "aggregations": ContextView._aggregations,
+}
+#: Reactor's own keys, in the order they are listed in CONTRACT §3.
+ROOT_KEYS = (
+    "event",
+    "now",
+    "profile",
+    "previous_profile",
+    "transaction",
+    "flattened_tags",
+    "flattened_statuses",
+    "statuses",
+    "best_status",
+    "benefits",
+    "point_balance",
+    "tier_points_12m",
+    "reward_balance",
+    "aggregations",
+)
+
+
 def build_context(
     state: ProfileState,
     event: Event,
     config: Config,
-    profile: Mapping[str, Any],
-    previous_profile: Mapping[str, Any] | None,
+    previous_profile: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The full context for `event` given `state` as it stands now.
-
-    `profile` and `previous_profile` are `profile_view`s, built once per event.
-    """
-    now = event.occurred_at
-    statuses = active_statuses(state, config, now)
-    context: dict[str, Any] = dict(profile)
-    context.update(
-        event={**event.extra, "id": event.id, "type": event.type, "occurred_at": now},
-        now=now,
-        profile=profile,
-        previous_profile=previous_profile,
-        transaction=event.data.get("transaction") if event.type == TRANSACTION_CREATED else None,
-        flattened_tags=list(state.tags),
-        flattened_statuses=[s["handle"] for s in statuses],
-        statuses=statuses,
-        best_status=statuses[0]["handle"] if statuses else None,
-        benefits=[
-            {"benefit": b, "issued_at": issued, "expires_at": expires, "granted_by": granted}
-            for b, issued, expires, granted in state.benefits
-            if expires is None or expires > now
-        ],
-        point_balance=state.point_balance,
-        tier_points_12m=state.tier_points_12m(now),
-        reward_balance=state.reward_balance(now),
-        aggregations=state.aggregations(now, _days_since(state.last_spend_at, now)),
-    )
-    return context
+    """The full context of `event` over `state` as it stands."""
+    return ContextView(state, event, config, profile_view(state.snapshot, state.profile_id), previous_profile).full()

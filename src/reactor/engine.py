@@ -41,7 +41,7 @@ from reactor.config import (
     TagRemoveStep,
     TargetSendStep,
 )
-from reactor.context import build_context, profile_view
+from reactor.context import PARTS, ContextView, profile_view
 from reactor.errors import RuleError, TemplateError
 from reactor.events import (
     PROFILE_DELETED,
@@ -113,8 +113,12 @@ class _Run:
         self.limited_sends = 0
         self.profile = profile_view(state.snapshot, state.profile_id)
         self.previous_profile: dict[str, Any] | None = None
-        self._context: dict[str, Any] | None = None
-        self._data: ContextData | None = None
+        self.view = ContextView(state, event, config, self.profile, None)
+        self._data: ContextData | None = None  # the parsed context rules evaluate
+        self._data_keys: frozenset[str] | None = None  # the keys it holds (None: all)
+        self._stale: set[str] = set()  # keys changed since it was parsed
+        self._changed: set[str] | None = set()  # keys changed since a batch ran (None: any)
+        self._held: list[StatusSpec] | None = None
         # Who the next action is attributed to, and what its id derives from:
         # the event and reaction while a reaction runs, the expired status during expiry.
         self.event_id: str | None = event.id
@@ -124,20 +128,47 @@ class _Run:
 
     # --- context -------------------------------------------------------------
 
-    def changed(self) -> None:
-        self._context = None
+    def reset_context(self) -> None:
+        """The state changed in ways that touch much of the context (a snapshot
+        or transaction taken in, a reaction rolled back)."""
+        self.view = ContextView(self.state, self.event, self.config, self.profile, self.previous_profile)
         self._data = None
+        self._changed = None
+        self._held = None
+
+    def changed(self, part: str) -> None:
+        """One part of the state changed: drop those keys from the context, and
+        parse it for rules again only when a rule that reads one of them runs."""
+        self.view.invalidate(part)
+        keys = PARTS[part]
+        self._stale.update(keys)
+        if self._changed is not None:
+            self._changed.update(keys)
+        if part == "statuses":
+            self._held = None
 
     def context(self) -> dict[str, Any]:
-        if self._context is None:
-            self._context = build_context(
-                self.state, self.event, self.config, self.profile, self.previous_profile
-            )
-        return self._context
+        """The full context, as templates and `explain` see it."""
+        return self.view.full()
 
-    def data(self) -> ContextData:
-        if self._data is None:
-            self._data = ContextData(self.context())
+    def data(self, reads: frozenset[str] | None) -> ContextData:
+        """The parsed context for a rule that reads the top-level keys `reads`
+        (None: any). Parsing is the costly part, so only the keys rules read are
+        parsed, and a rule that reads nothing changed since reuses the parse."""
+        data, keys, stale = self._data, self._data_keys, self._stale
+        if (
+            data is not None
+            and (keys is None or (reads is not None and reads <= keys))
+            and (not stale or (reads is not None and stale.isdisjoint(reads)))
+        ):
+            return data
+        if reads is None or (data is not None and keys is None):
+            keys, payload = None, self.view.full()
+        else:
+            keys = reads if data is None or keys is None else reads | keys
+            payload = self.view.subset(keys)
+        self._data, self._data_keys = ContextData(payload), keys
+        stale.clear()
         return self._data
 
     # --- emitting --------------------------------------------------------------
@@ -160,13 +191,15 @@ class _Run:
 
     def held_specs(self) -> list[StatusSpec]:
         """Specs of held, unexpired statuses, best rank first."""
-        specs = [
-            self.config.statuses[h]
-            for h, (_, expires) in self.state.statuses.items()
-            if h in self.config.statuses and (expires is None or expires > self.now)
-        ]
-        specs.sort(key=lambda s: (s.rank, s.handle))
-        return specs
+        if self._held is None:
+            specs = [
+                self.config.statuses[h]
+                for h, (_, expires) in self.state.statuses.items()
+                if h in self.config.statuses and (expires is None or expires > self.now)
+            ]
+            specs.sort(key=lambda s: (s.rank, s.handle))
+            self._held = specs
+        return self._held
 
     # --- statuses ----------------------------------------------------------------
 
@@ -181,7 +214,7 @@ class _Run:
             else:
                 kept.append(held)
         self.state.benefits = kept
-        self.changed()
+        self.changed("statuses")
 
     def apply_status(self, step: StatusApplyStep) -> None:
         spec = self.config.statuses[step.status]
@@ -197,7 +230,7 @@ class _Run:
                 if benefit[3] == spec.handle:
                     benefit[2] = expires
             self.emit("status.apply", {"status": spec.handle, "expires_at": expires})
-            self.changed()
+            self.changed("statuses")
             return
         if spec.group is not None and spec.exclusive:
             for other in sorted(self.state.statuses):
@@ -212,7 +245,7 @@ class _Run:
                 "benefit.create",
                 {"benefit": grant, "expires_at": expires, "granted_by": spec.handle, "modifiers": []},
             )
-        self.changed()
+        self.changed("statuses")
 
     def expire_statuses(self, until: str) -> None:
         due = sorted(
@@ -256,7 +289,7 @@ class _Run:
                     if (grant, handle) not in granted:
                         benefits.append([grant, self.now, expires, handle])
             state.benefits = benefits
-        self.changed()
+        self.reset_context()
 
     def take_transaction(self, transaction: dict[str, Any]) -> bool:
         """Count the transaction; False if it was already counted."""
@@ -269,38 +302,67 @@ class _Run:
         self.state.record_transaction(
             key, self.event.transaction_at, float(transaction["total"]), location_id
         )
-        self.changed()
+        self.reset_context()
         return True
 
     # --- reactions -------------------------------------------------------------------
 
-    def run_reactions(self, reactions: Iterable[Reaction]) -> None:
-        for reaction in reactions:
-            self.run_reaction(reaction)
+    def run_reactions(self, event_type: str) -> None:
+        """Run the reactions listening to `event_type`, in order.
 
-    def run_reaction(self, reaction: Reaction) -> None:
+        Their conditions are evaluated in one batch (one native call) against
+        the context as it stands. When a reaction that fired changed a key that
+        a later reaction's rule reads, the batch runs again for what follows,
+        so each reaction still sees the changes of the ones before it.
+        """
+        reactions = self.config.reactions_for(event_type)
+        batch = self.config.batch_for(event_type)
+        values = None
+        if batch is not None and self.observe is None:
+            values = batch.evaluate(self.data(batch.reads))
+        if batch is None or values is None:
+            for reaction in reactions:
+                self.run_reaction(reaction)
+            return
+        reads_after = self.config.reads_after[event_type]
+        hits = [i for i, value in enumerate(values) if value]
+        k = 0
+        while k < len(hits):
+            i = hits[k]
+            k += 1
+            self._changed = set()
+            self.run_reaction(reactions[i], holds=True)
+            changed, later = self._changed, reads_after[i]
+            if changed is None or (changed and (later is None or not changed.isdisjoint(later))):
+                values = batch.evaluate(self.data(batch.reads))
+                if values is None:  # a rule failed: run the rest one by one
+                    for reaction in reactions[i + 1 :]:
+                        self.run_reaction(reaction)
+                    return
+                hits = [j for j in range(i + 1, len(reactions)) if values[j]]
+                k = 0
+
+    def run_reaction(self, reaction: Reaction, holds: bool = False) -> None:
         limit = reaction.limit
         limited = limit is not None and self.state.limit_reached(
             "fired", reaction.id, self.now, limit.per_profile, limit.window
         )
         if self.observe is not None:
-            self.observe(reaction, self.context(), limited)
+            self.observe(reaction, dict(self.context()), limited)
         if limited:
             return
         self.reaction_id, self.position = reaction.id, 0
         saved_state, saved_actions = None, len(self.actions)
-        steps = reaction.steps
         try:
-            if steps and steps[0].index == -1:  # the `when` shorthand
-                assert steps[0].condition is not None
-                if not steps[0].condition.holds(self.data()):
-                    return
-                steps = steps[1:]
-            saved_state = self.state.copy()
+            condition = reaction.condition
+            if not holds and condition is not None and not condition.holds(self.data(condition.reads)):
+                return
+            if reaction.can_fail:
+                saved_state = self.state.copy()
             self.fired.append(reaction.id)
             if limit is not None:
                 self.state.count_use("fired", reaction.id, self.now, limit.per_profile, limit.window)
-            for step in steps:
+            for step in reaction.steps:
                 self.run_step(step)
         except _ChainStopped:
             pass
@@ -309,7 +371,7 @@ class _Run:
                 self.state = saved_state
                 del self.actions[saved_actions:]
                 self.fired.pop()
-                self.changed()
+                self.reset_context()
             self.failures.append(
                 ReactionFailure(reaction.id, self.event.id, self.state.profile_id, exc.code, exc.message, exc.path)
             )
@@ -320,7 +382,7 @@ class _Run:
         spec = step.spec
         if isinstance(spec, FilterStep):
             assert step.condition is not None
-            if not step.condition.holds(self.data()):
+            if not step.condition.holds(self.data(step.condition.reads)):
                 raise _ChainStopped
         elif isinstance(spec, StatusApplyStep):
             self.apply_status(spec)
@@ -348,7 +410,7 @@ class _Run:
         else:
             tags.remove(spec.tag)
         self.emit(spec.type, {"tag": spec.tag})
-        self.changed()
+        self.changed("tags")
 
     def _expiry(self, valid_for: timedelta | None, modifier: str) -> tuple[str | None, list[str]]:
         if valid_for is None:
@@ -364,11 +426,11 @@ class _Run:
             "benefit.create",
             {"benefit": benefit.handle, "expires_at": expires, "granted_by": None, "modifiers": used},
         )
-        self.changed()
+        self.changed("benefits")
 
     def create_reward(self, spec: RewardCreateStep, step: Step) -> None:
         assert step.amount is not None
-        amount = round_money(step.amount.value(self.data()))
+        amount = round_money(step.amount.value(self.data(step.amount.reads)))
         if amount <= 0:
             return  # nothing to issue (e.g. a percentage of a refund)
         currency = spec.currency
@@ -387,11 +449,11 @@ class _Run:
             "reward.create",
             {"amount": amount, "currency": currency, "expires_at": expires, "modifiers": used},
         )
-        self.changed()
+        self.changed("balances")
 
     def award_points(self, spec: PointsAwardStep, step: Step) -> None:
         assert step.amount is not None
-        base = step.amount.value(self.data())
+        base = step.amount.value(self.data(step.amount.reads))
         multiplier, used = best_modifier(self.held_specs(), f"{spec.kind}_points_multiplier", 1)
         points = round_points(base * multiplier)
         if points == 0:
@@ -401,7 +463,7 @@ class _Run:
         else:
             self.state.point_balance += points
         self.emit("points.award", {"kind": spec.kind, "points": points, "modifiers": used})
-        self.changed()
+        self.changed("balances")
 
     def send(self, spec: TargetSendStep) -> None:
         target = self.config.targets[spec.target]
@@ -452,7 +514,7 @@ def process(
         if automation is not None and automation.enabled:
             run.run_reaction(automation)
     else:
-        run.run_reactions(config.reactions_for(event.type))
+        run.run_reactions(event.type)
         run.state.remember_event(event.id)
     return run.outcome()
 

@@ -14,7 +14,6 @@ module keeps the language to what the README promises:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +31,9 @@ __all__ = [
     "ContextData",
     "RuleProblem",
     "check_rule",
+    "ConditionBatch",
     "compile_amount",
+    "compile_batch",
     "compile_condition",
     "explain_rule",
     "is_truthy",
@@ -52,16 +53,6 @@ ALLOWED_FAMILIES = (
 OPS_BUDGET = 100_000
 
 _ENGINE = datalogic_py.Engine(families=list(ALLOWED_FAMILIES), config={"ops_budget": OPS_BUDGET})
-_sessions = threading.local()
-
-
-def _session() -> datalogic_py.Session:
-    # A session reuses one arena per thread; sessions are not thread-safe.
-    session: datalogic_py.Session | None = getattr(_sessions, "session", None)
-    if session is None:
-        session = _ENGINE.session()
-        _sessions.session = session
-    return session
 
 
 class ContextData:
@@ -71,6 +62,16 @@ class ContextData:
 
     def __init__(self, context: Mapping[str, Any]) -> None:
         self.handle = datalogic_py.DataHandle(context)
+
+
+def _top_level_reads(rule: datalogic_py.Rule) -> frozenset[str] | None:
+    """The context keys a rule reads, or None when that cannot be known
+    (a computed `var` path): the engine then assumes it reads everything."""
+    facts = rule.facts()
+    if not facts["reads_complete"] or facts["computed_reads"]:
+        return None
+    keys = frozenset(path[0] if path else "" for path in facts["reads"])
+    return None if "" in keys else keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +116,14 @@ class Condition:
     source: Any
     where: str
     _rule: datalogic_py.Rule = field(repr=False, compare=False)
+    #: Top-level context keys read (None: unknown, assume all).
+    reads: frozenset[str] | None = field(default=None, compare=False)
 
     def holds(self, data: ContextData) -> bool:
-        """Whether the rule is truthy (JsonLogic truthiness) for this context."""
+        """Whether the rule is truthy for this context. On JSON values, JsonLogic
+        truthiness (0, "", [], null, false are falsy; "0" is truthy) is Python's."""
         try:
-            return _session().evaluate_truthy(self._rule, data.handle)
+            return bool(self._rule.evaluate_data(data.handle))
         except datalogic_py.DataLogicError as exc:
             code, message = _describe(exc)
             raise RuleError(f"{self.where}: {message}", code=code, path=self.where) from None
@@ -132,12 +136,13 @@ class Amount:
     source: Any
     where: str
     _rule: datalogic_py.Rule | None = field(default=None, repr=False, compare=False)
+    reads: frozenset[str] | None = field(default=frozenset(), compare=False)
 
     def value(self, data: ContextData) -> float:
         if self._rule is None:
             return float(self.source)
         try:
-            result = _session().evaluate_data(self._rule, data.handle)
+            result = self._rule.evaluate_data(data.handle)
         except datalogic_py.DataLogicError as exc:
             code, message = _describe(exc)
             raise RuleError(f"{self.where}: {message}", code=code, path=self.where) from None
@@ -150,16 +155,46 @@ class Amount:
         return float(result)
 
 
+@dataclass(frozen=True, slots=True)
+class ConditionBatch:
+    """Many conditions compiled into one rule (a JSON array of them), so that
+    one native call evaluates them all against one context: the per-rule cost
+    of calling from Python dominates otherwise. A missing condition is `true`."""
+
+    size: int
+    _rule: datalogic_py.Rule = field(repr=False, compare=False)
+    reads: frozenset[str] | None = field(default=None, compare=False)
+
+    def evaluate(self, data: ContextData) -> list[Any] | None:
+        """Each condition's value, or None if any of them failed or the batch
+        went over its operation budget: the caller then evaluates them one by
+        one, so that each failure (and each budget) is its own."""
+        try:
+            result = self._rule.evaluate_data(data.handle)
+        except datalogic_py.DataLogicError:
+            return None
+        return result if isinstance(result, list) and len(result) == self.size else None
+
+
+def compile_batch(conditions: Sequence[Condition | None]) -> ConditionBatch:
+    """One batch of already-checked conditions, in order."""
+    sources = [True if c is None else c.source for c in conditions]
+    compiled = _ENGINE.compile(sources)
+    return ConditionBatch(len(sources), compiled, _top_level_reads(compiled))
+
+
 def compile_condition(rule: Any, where: str) -> Condition:
     """Compile a checked rule (see `check_rule`) into a `Condition`."""
-    return Condition(rule, where, _ENGINE.compile(rule))
+    compiled = _ENGINE.compile(rule)
+    return Condition(rule, where, compiled, _top_level_reads(compiled))
 
 
 def compile_amount(source: Any, where: str) -> Amount:
     """Compile a number or a checked rule into an `Amount`."""
     if isinstance(source, int | float) and not isinstance(source, bool):
         return Amount(source, where)
-    return Amount(source, where, _ENGINE.compile(source))
+    compiled = _ENGINE.compile(source)
+    return Amount(source, where, compiled, _top_level_reads(compiled))
 
 
 def is_truthy(value: Any) -> bool:
