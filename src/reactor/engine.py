@@ -119,6 +119,8 @@ class _Run:
         self._stale: set[str] = set()  # keys changed since it was parsed
         self._changed: set[str] | None = set()  # keys changed since a batch ran (None: any)
         self._held: list[StatusSpec] | None = None
+        # While a reaction that may fail runs: the fields it changed, as they were.
+        self._undo: dict[str, Any] | None = None
         # Who the next action is attributed to, and what its id derives from:
         # the event and reaction while a reaction runs, the expired status during expiry.
         self.event_id: str | None = event.id
@@ -171,6 +173,11 @@ class _Run:
         stale.clear()
         return self._data
 
+    def touch(self, *fields: str) -> None:
+        """`fields` of the state are about to change."""
+        if self._undo is not None:
+            self.state.save(fields, self._undo)
+
     # --- emitting --------------------------------------------------------------
 
     def emit(self, kind: str, fields: dict[str, Any], at: str | None = None) -> None:
@@ -204,8 +211,10 @@ class _Run:
     # --- statuses ----------------------------------------------------------------
 
     def remove_status(self, handle: str, reason: str, at: str | None = None) -> None:
-        if self.state.statuses.pop(handle, None) is None:
+        if handle not in self.state.statuses:
             return
+        self.touch("statuses", "benefits")
+        del self.state.statuses[handle]
         self.emit("status.remove", {"status": handle, "reason": reason}, at)
         kept = []
         for held in self.state.benefits:
@@ -225,6 +234,8 @@ class _Run:
             current = held[1]
             if current is None or (expires is not None and expires <= current):
                 return  # already held at least as long: nothing to do
+            self.touch("statuses", "benefits")
+            held = self.state.statuses[spec.handle]
             held[1] = expires
             for benefit in self.state.benefits:
                 if benefit[3] == spec.handle:
@@ -237,6 +248,7 @@ class _Run:
                 other_spec = self.config.statuses.get(other)
                 if other_spec is not None and other_spec.group == spec.group:
                     self.remove_status(other, "replaced")
+        self.touch("statuses", "benefits")
         self.state.statuses[spec.handle] = [self.now, expires]
         self.emit("status.apply", {"status": spec.handle, "expires_at": expires})
         for grant in spec.grants:
@@ -352,23 +364,24 @@ class _Run:
         if limited:
             return
         self.reaction_id, self.position = reaction.id, 0
-        saved_state, saved_actions = None, len(self.actions)
+        saved_actions, started = len(self.actions), False
         try:
             condition = reaction.condition
             if not holds and condition is not None and not condition.holds(self.data(condition.reads)):
                 return
-            if reaction.can_fail:
-                saved_state = self.state.copy()
+            started = True
+            self._undo = {} if reaction.can_fail else None
             self.fired.append(reaction.id)
             if limit is not None:
+                self.touch("fired")
                 self.state.count_use("fired", reaction.id, self.now, limit.per_profile, limit.window)
             for step in reaction.steps:
                 self.run_step(step)
         except _ChainStopped:
             pass
         except (RuleError, TemplateError) as exc:
-            if saved_state is not None:
-                self.state = saved_state
+            if started:  # undo the reaction whole: its state changes and its actions
+                self.state.restore(self._undo or {})
                 del self.actions[saved_actions:]
                 self.fired.pop()
                 self.reset_context()
@@ -377,6 +390,7 @@ class _Run:
             )
         finally:
             self.reaction_id = None
+            self._undo = None
 
     def run_step(self, step: Step) -> None:
         spec = step.spec
@@ -404,6 +418,8 @@ class _Run:
         adding = isinstance(spec, TagAddStep)
         if (spec.tag in tags) == adding:
             return  # already as asked: no action
+        self.touch("tags")
+        tags = self.state.tags
         if adding:
             tags.append(spec.tag)
             tags.sort()
@@ -421,6 +437,7 @@ class _Run:
     def create_benefit(self, spec: BenefitCreateStep) -> None:
         benefit = self.config.benefits[spec.benefit]
         expires, used = self._expiry(benefit.valid_for, "benefit_extra_days")
+        self.touch("benefits")
         self.state.benefits.append([benefit.handle, self.now, expires, None])
         self.emit(
             "benefit.create",
@@ -444,6 +461,7 @@ class _Run:
                     path=step.where,
                 )
         expires, used = self._expiry(spec.valid_for, "reward_extra_days")
+        self.touch("rewards")
         self.state.rewards.append([amount, currency, self.now, expires])
         self.emit(
             "reward.create",
@@ -459,8 +477,10 @@ class _Run:
         if points == 0:
             return
         if spec.kind == "tier":
+            self.touch("tier_points")
             self.state.tier_points.append([self.now, points])
         else:
+            self.touch("point_balance")
             self.state.point_balance += points
         self.emit("points.award", {"kind": spec.kind, "points": points, "modifiers": used})
         self.changed("balances")
@@ -475,6 +495,7 @@ class _Run:
             return
         payload = target.template.render(self.context())
         if limit is not None:
+            self.touch("sent")
             self.state.count_use("sent", target.id, self.now, limit.per_profile, limit.window)
         self.emit("target.send", {"target": target.id, "payload": payload})
 

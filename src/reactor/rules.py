@@ -164,6 +164,7 @@ class ConditionBatch:
     size: int
     _rule: datalogic_py.Rule = field(repr=False, compare=False)
     reads: frozenset[str] | None = field(default=None, compare=False)
+    sources: tuple[Any, ...] = field(default=(), repr=False, compare=False)
 
     def evaluate(self, data: ContextData) -> list[Any] | None:
         """Each condition's value, or None if any of them failed or the batch
@@ -180,7 +181,7 @@ def compile_batch(conditions: Sequence[Condition | None]) -> ConditionBatch:
     """One batch of already-checked conditions, in order."""
     sources = [True if c is None else c.source for c in conditions]
     compiled = _ENGINE.compile(sources)
-    return ConditionBatch(len(sources), compiled, _top_level_reads(compiled))
+    return ConditionBatch(len(sources), compiled, _top_level_reads(compiled), tuple(sources))
 
 
 def compile_condition(rule: Any, where: str) -> Condition:

@@ -130,6 +130,18 @@ class ProfileState:
             clock=self.clock,
         )
 
+    def save(self, names: tuple[str, ...], into: dict[str, Any]) -> None:
+        """Copy the fields `names` into `into` (unless already there), before
+        they change, so that a failing reaction can be undone field by field:
+        cheaper than copying the whole state for every reaction that may fail."""
+        for name in names:
+            if name not in into:
+                into[name] = _COPY[name](getattr(self, name))
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        for name, value in saved.items():
+            setattr(self, name, value)
+
     # --- dedupe ------------------------------------------------------------
 
     def seen_event(self, event_id: str) -> bool:
@@ -220,3 +232,24 @@ class ProfileState:
         times = self._within(counters.get(key, []), now, window)
         times.append(now)
         counters[key] = times[-per_profile:]
+
+
+def _list_of_lists(records: list[list[Any]]) -> list[list[Any]]:
+    return [r[:] for r in records]
+
+
+def _dict_of_lists(table: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    return {k: v[:] for k, v in table.items()}
+
+
+# How to copy each field that steps change (records changed in place are copied).
+_COPY: dict[str, Any] = {
+    "tags": list.copy,
+    "statuses": _dict_of_lists,
+    "benefits": _list_of_lists,
+    "rewards": list.copy,
+    "tier_points": list.copy,
+    "point_balance": lambda value: value,
+    "fired": _dict_of_lists,
+    "sent": _dict_of_lists,
+}

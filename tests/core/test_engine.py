@@ -713,3 +713,38 @@ def test_state_round_trips_through_json(cfg):
     """)
     state, _, _ = run(config, transaction(10, location={"id": "s"}), profile_updated(first_name="A", at="2026-11-21T00:00:00Z"))
     assert ProfileState.from_json(state.to_json()) == state
+
+
+def test_a_failed_reaction_leaves_the_state_exactly_as_it_was(cfg):
+    config = cfg("""
+    reactions:
+      - {id: a-setup, on: [profile.updated], priority: 1, when: {"!": {"var": "go"}},
+         actions: [{type: status.apply, status: media}, {type: tag.add, tag: old}]}
+      - id: b-doomed
+        on: [profile.updated]
+        limit: {per_profile: 1, window: 30d}
+        when: {"var": "go"}
+        actions:
+          - {type: status.apply, status: staff}
+          - {type: status.remove, status: media}
+          - {type: tag.remove, tag: old}
+          - {type: tag.add, tag: new}
+          - {type: benefit.create, benefit: welcome-gift}
+          - {type: reward.create, amount: 5, currency: AUD, valid_for: 30d}
+          - {type: points.award, kind: tier, points: 7}
+          - {type: points.award, kind: reward, points: 9}
+          - {type: target.send, target: capped}
+          - {type: target.send, target: broken}
+    """, targets="""
+    targets:
+      - {id: capped, url: "http://127.0.0.1:9/", body: '{}', limit: {per_profile: 1, window: 1d}}
+      - {id: broken, url: "http://127.0.0.1:9/", body: '{{ nope | tojson }}'}
+    """)
+    before, _, _ = run(config, profile_updated(at="2026-11-19T00:00:00Z"))
+    after, actions, outcomes = run(config, profile_updated(go=True), state=before)
+    assert actions == [] and outcomes[0].failures[0].reaction_id == "b-doomed"
+    expected = before.copy()
+    expected.snapshot = after.snapshot
+    expected.seen_events = after.seen_events
+    expected.clock = after.clock
+    assert after == expected
