@@ -5,16 +5,21 @@ Exit codes: 0 success, 1 invalid input or configuration, 2 usage error.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
+from reactor.actions import Action
 from reactor.clock import normalize_instant
 from reactor.config import Config, load_config
 from reactor.errors import ConfigError, InvalidEvent
+
+if TYPE_CHECKING:
+    from reactor.settings import Settings
 
 __all__ = ["app", "main"]
 
@@ -75,6 +80,9 @@ def replay(
     until: Annotated[
         str | None, typer.Option(help="Run expiries and automations up to this time after the last event.")
     ] = None,
+    deliver: Annotated[
+        bool, typer.Option("--deliver", help="Also POST each target.send payload to its target (a dry run).")
+    ] = False,
 ) -> None:
     """Run the pipeline in-process on a JSON Lines file: actions to stdout,
     rejects to stderr, a summary line last on stderr."""
@@ -89,9 +97,14 @@ def replay(
         err.write(orjson.dumps(record) + b"\n")
         err.flush()
 
-    runner = Replay(
-        loaded, on_action=lambda a: out.write(a.to_json() + b"\n"), on_reject=on_reject, file_name=file
-    )
+    sends: list[dict[str, Any]] = []
+
+    def on_action(action: Action) -> None:
+        out.write(action.to_json() + b"\n")
+        if deliver and action.type == "target.send":
+            sends.append(action.as_dict())
+
+    runner = Replay(loaded, on_action=on_action, on_reject=on_reject, file_name=file)
     stream = _open_input(file)
     try:
         runner.feed_lines(read_lines(stream))
@@ -101,10 +114,22 @@ def replay(
             stream.close()
         out.flush()
     summary = runner.summary()
+    if deliver:
+        summary["deliveries"] = asyncio.run(_deliver(sends, loaded, on_reject))
     err.write(orjson.dumps({"summary": summary}) + b"\n")
     err.flush()
-    if summary["rejected"] or summary["reaction_failures"]:
+    if summary["rejected"] or summary["reaction_failures"] or summary.get("deliveries", {}).get("dead_letter"):
         raise typer.Exit(1)
+
+
+async def _deliver(sends: list[dict[str, Any]], loaded: Config, on_dead: Any) -> dict[str, int]:
+    from reactor.delivery import Deliverer, HttpxSender, deliver_all
+
+    sender = HttpxSender()
+    try:
+        return await deliver_all(sends, loaded.targets, Deliverer(sender), on_dead)
+    finally:
+        await sender.aclose()
 
 
 @app.command()
@@ -147,6 +172,73 @@ def explain(
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     else:
         typer.echo(render_text(report))
+
+
+def _settings(config: Path | None = None) -> Settings:
+    from reactor.settings import Settings
+
+    settings = Settings()
+    if config is not None:
+        settings = settings.model_copy(update={"config": config})
+    return settings
+
+
+@app.command()
+def worker(config: ConfigOption = Path(".")) -> None:
+    """Run the Faust worker on Kafka (KAFKA_BOOTSTRAP_SERVERS, default localhost:9092).
+    Several workers share the partitions; /metrics and /healthz on the web port."""
+    from reactor.worker import TopicError, run_worker
+
+    _load(config)  # refuse to start on a bad configuration, with every problem listed
+    try:
+        run_worker(_settings(config))
+    except TopicError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def publish(
+    file: Annotated[str, typer.Argument(help="JSON Lines events, or - for stdin.")],
+    topic_from_type: Annotated[
+        bool, typer.Option("--topic-from-type", help="Send each event to its type's topic (the default).")
+    ] = True,
+    topic: Annotated[str | None, typer.Option(help="Send every line, as it is, to this topic instead.")] = None,
+) -> None:
+    """Send a JSON Lines file of events to Kafka, keyed by profile_id."""
+    from reactor.publish import publish as send
+    from reactor.replay import read_lines
+
+    stream = _open_input(file)
+    try:
+        result = asyncio.run(send(read_lines(stream), _settings(), topic))
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    for number, reason in result.skipped:
+        typer.echo(f"{file}:{number}: not sent: {reason}", err=True)
+    topics = ", ".join(f"{n} to {t}" for t, n in sorted(result.by_topic.items()))
+    typer.echo(f"sent {result.sent} events ({topics or 'none'})", err=True)
+    if result.skipped:
+        raise typer.Exit(1)
+
+
+deliveries = typer.Typer(help="The deliveries dead-letter topic.", no_args_is_help=True)
+app.add_typer(deliveries, name="deliveries")
+
+
+@deliveries.command("retry")
+def deliveries_retry(
+    config: ConfigOption = Path("."),
+    target: Annotated[str | None, typer.Option(help="Only this target's dead letters.")] = None,
+) -> None:
+    """Send again the deliveries in reactor.deliveries.dlq (after a fix on the
+    platform's side). What fails again goes back to the dead-letter topic."""
+    from reactor.dead_letters import retry_dead_letters
+
+    loaded = _load(config)
+    result = asyncio.run(retry_dead_letters(_settings(config), loaded, target, log=lambda m: typer.echo(m, err=True)))
+    if result.counts["dead_letter"]:
+        raise typer.Exit(1)
 
 
 def main() -> None:

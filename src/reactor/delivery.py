@@ -24,7 +24,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -294,7 +294,10 @@ class Deliverer:
 
 
 def dead_letter(
-    action: Mapping[str, Any], target_id: str, outcome: DeliveryOutcome, attempts: list[Attempt]
+    action: Mapping[str, Any],
+    target_id: str,
+    outcome: DeliveryOutcome,
+    attempts: Sequence[Attempt | Mapping[str, Any]],
 ) -> dict[str, Any]:
     """The `reactor.deliveries.dlq` record: the action, and every attempt."""
     last = outcome.attempt
@@ -305,6 +308,34 @@ def dead_letter(
         "error": {"code": outcome.code, "message": message, "path": f"targets.{target_id}"},
         "target": target_id,
         "last_status": last.status,
-        "attempts": [a.as_dict() for a in attempts],
+        "attempts": [a.as_dict() if isinstance(a, Attempt) else dict(a) for a in attempts],
         "action": dict(action),
     }
+
+
+async def deliver_all(
+    actions: Sequence[Mapping[str, Any]],
+    targets: Mapping[str, Target],
+    deliverer: Deliverer,
+    on_dead: Callable[[dict[str, Any]], None],
+) -> dict[str, int]:
+    """Deliver `target.send` actions concurrently (within each target's limits),
+    retrying in place; returns counts by outcome. For `replay --deliver` and
+    `deliveries retry`, which run without the worker's retry topic."""
+    counts = {"delivered": 0, "dead_letter": 0}
+
+    async def one(action: Mapping[str, Any]) -> None:
+        target = targets.get(str(action.get("target")))
+        if target is None:
+            attempt = Attempt(time.time(), None, f"target {action.get('target')!r} is not in the configuration")
+            outcome, attempts = DeliveryOutcome("dead", attempt, code="unknown_target"), [attempt]
+        else:
+            outcome, attempts = await deliverer.deliver(action, target)
+        if outcome.kind == "delivered":
+            counts["delivered"] += 1
+        else:
+            counts["dead_letter"] += 1
+            on_dead(dead_letter(action, str(action.get("target")), outcome, attempts))
+
+    await asyncio.gather(*(one(a) for a in actions if a.get("type") == "target.send"))
+    return counts

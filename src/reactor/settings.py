@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     store: str = "memory://"  # or rocksdb:// (pip install reactor[rocksdb])
     data_dir: Path = Path("reactor-data")
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    #: Seconds before the group gives up on a worker that stopped heartbeating.
+    session_timeout: float = Field(10.0, gt=0)
+    #: A fixed member id per worker (static membership): a restarted worker gets
+    #: its partitions back at once instead of after the session timeout.
+    instance_id: str | None = None
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=0, le=65535)
     log_level: str = "info"

@@ -65,6 +65,9 @@ class ProfileState:
     seen_events: list[str] = field(default_factory=list)
     seen_transactions: list[str] = field(default_factory=list)
     clock: str | None = None
+    #: The input partition the worker saw this profile on (worker bookkeeping,
+    #: so that time-driven work finds a partition's profiles after a restart).
+    partition: int | None = None
 
     # --- persistence -------------------------------------------------------
 
@@ -88,6 +91,7 @@ class ProfileState:
         ("seen_events", "e"),
         ("seen_transactions", "x"),
         ("clock", "c"),
+        ("partition", "pt"),
     )
 
     def to_json(self) -> bytes:
@@ -95,7 +99,7 @@ class ProfileState:
         out = {}
         for name, short in self._KEYS:
             value = getattr(self, name)
-            if value or name == "profile_id":
+            if value or name == "profile_id" or (name == "partition" and value is not None):
                 out[short] = value
         return orjson.dumps(out)
 
@@ -128,6 +132,7 @@ class ProfileState:
             seen_events=self.seen_events[:],
             seen_transactions=self.seen_transactions[:],
             clock=self.clock,
+            partition=self.partition,
         )
 
     def save(self, names: tuple[str, ...], into: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ Stdlib only, so it can be imported by the test suite and run as a script by
 
     python tests/kafka/broker.py                 # free port, temp dir
     python tests/kafka/broker.py --port 29092    # fixed port
+    python tests/kafka/broker.py -o auto.create.topics.enable=false
 
 In code::
 
@@ -22,14 +23,20 @@ Promises:
 * ``stop()`` sends SIGTERM to the JVM's process group, waits, then SIGKILLs.
   It is idempotent. A temp dir created by us is deleted on stop unless
   ``keep=True``; a workdir passed in by the caller is never deleted.
+* ``restart()`` bounces the broker on the same ports with the same data.
 * If the jars are missing, they are fetched once with Maven from
   ``tests/kafka/pom.xml``.
+
+The JVM runs in its own session so a Ctrl-C aimed at pytest does not kill it
+mid-test; the flip side is that if *this* Python process is SIGKILLed the JVM
+keeps running -- stop it by the pid printed in the log / ``broker.pid``.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import shutil
 import signal
@@ -39,9 +46,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
@@ -111,17 +119,21 @@ def ensure_jars(jars_dir: Path = JARS_DIR, pom: Path = POM) -> Path:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0 or not any(jars_dir.glob("*.jar")):
         raise BrokerError(
-            f"{' '.join(cmd)} failed (rc={proc.returncode}):\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}"
+            f"{' '.join(cmd)} failed (rc={proc.returncode}):\n"
+            f"{proc.stdout[-4000:]}{proc.stderr[-4000:]}"
         )
     return jars_dir
 
 
-def server_properties(port: int, controller_port: int, data_dir: Path) -> str:
+def server_properties(
+    port: int, controller_port: int, data_dir: Path, overrides: Mapping[str, object] | None = None
+) -> str:
     """server.properties for a one-node combined broker+controller.
 
     Replication factors / ISR are 1 because there is a single node; the
     offsets and transaction topics get one partition so they are created
     quickly; the rebalance delay is 0 so consumer groups form immediately.
+    ``overrides`` replace or add keys (e.g. ``{"auto.create.topics.enable": "false"}``).
     """
     props = {
         "process.roles": "broker,controller",
@@ -146,6 +158,7 @@ def server_properties(port: int, controller_port: int, data_dir: Path) -> str:
         # a compacted topic (e.g. a Faust changelog) exists; keep it small.
         "log.cleaner.dedupe.buffer.size": "2097152",
     }
+    props.update({k: str(v) for k, v in (overrides or {}).items()})
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
@@ -156,6 +169,10 @@ class KafkaBroker:
     fresh temp dir, removed on ``stop()`` unless ``keep=True``.
     ``port``: the PLAINTEXT port; ``None`` means a free one.
     ``heap``: JVM -Xms/-Xmx value.
+    ``properties``: extra/overriding server.properties entries, e.g.
+    ``{"auto.create.topics.enable": "false"}`` to behave like most managed
+    clusters, or ``{"group.min.session.timeout.ms": "1000"}`` to allow short
+    consumer session timeouts in tests.
     """
 
     def __init__(
@@ -166,18 +183,21 @@ class KafkaBroker:
         heap: str = "512m",
         keep: bool = False,
         java: str = "java",
+        properties: Mapping[str, object] | None = None,
     ) -> None:
         self._given_workdir = Path(workdir) if workdir is not None else None
         self._requested_port = port
         self.heap = heap
         self.keep = keep
         self.java = java
+        self.properties = dict(properties or {})
         self.workdir: Path | None = None
         self.port: int | None = None
         self.controller_port: int | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup_seconds: float | None = None
-        self._log_file = None
+        self._log_file: IO[bytes] | None = None
+        self._log_offset = 0
 
     # -- public API ---------------------------------------------------------
 
@@ -190,82 +210,41 @@ class KafkaBroker:
 
     @property
     def log_path(self) -> Path:
-        assert self.workdir is not None
+        """``<workdir>/broker.log``: JVM stdout+stderr, appended across restarts."""
+        if self.workdir is None:
+            raise BrokerError("broker has no workdir (not started)")
         return self.workdir / "broker.log"
 
     @property
     def pid(self) -> int | None:
+        """Pid of the running JVM (also its process-group id), or None."""
         return self.proc.pid if self.proc is not None else None
 
     def start(self, timeout: float = 60.0) -> str:
-        """Format storage, start the JVM and wait until it serves clients.
+        """Format storage (first time only), start the JVM, wait until it serves.
 
         Returns the bootstrap address. Raises :class:`BrokerError` (with the
-        log tail) if the JVM exits or is not ready within ``timeout`` seconds.
+        log tail) if the JVM exits or is not ready within ``timeout`` seconds;
+        the broker is then stopped and its temp dir removed. A second start
+        on the same object (see :meth:`restart`) reuses ports and data.
         """
         if self.proc is not None:
             raise BrokerError("broker already started")
         t0 = time.monotonic()
-        jars = ensure_jars()
-        classpath = str(jars / "*")
-
-        if self._given_workdir is not None:
-            self.workdir = self._given_workdir
-            self.workdir.mkdir(parents=True, exist_ok=True)
-        else:
-            self.workdir = Path(tempfile.mkdtemp(prefix="kafka-broker-"))
-        self.port = self._requested_port or free_port()
-        self.controller_port = free_port()
-        while self.controller_port == self.port:
-            self.controller_port = free_port()
-
-        props = self.workdir / "server.properties"
-        log4j = self.workdir / "log4j2.properties"
-        props.write_text(server_properties(self.port, self.controller_port, self.workdir / "data"))
-        log4j.write_text(LOG4J2_PROPERTIES)
-        log4j_opt = f"-Dlog4j2.configurationFile={log4j}"
-
-        # Storage must be formatted with a cluster id before the first start
-        # (KRaft). --ignore-formatted makes re-using a workdir harmless.
-        cluster_id = random_cluster_id()
-        self._run_tool(
-            [self.java, "-Xmx256m", log4j_opt, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(props), "--ignore-formatted"]
-        )
-
-        self._log_file = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [self.java, f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-             log4j_opt, "-cp", classpath, "kafka.Kafka", str(props)],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            # Own process group: Ctrl-C in a terminal running pytest does not
-            # hit the JVM directly, and stop() can signal the whole group.
-            start_new_session=True,
-            cwd=self.workdir,
-        )
-
-        deadline = t0 + timeout
-        while True:
-            if self.proc.poll() is not None:
-                tail = self.log_tail()
-                self._cleanup_after_exit()
-                raise BrokerError(f"Kafka broker exited with rc={self.proc.returncode}:\n{tail}")
-            if port_open(self.port) and READY_MARKER in self._read_log():
-                break
-            if time.monotonic() > deadline:
-                tail = self.log_tail()
-                self.stop()
-                raise BrokerError(f"Kafka broker not ready after {timeout:.0f}s:\n{tail}")
-            time.sleep(0.1)
+        try:
+            self._launch()
+            self._wait_ready(deadline=t0 + timeout, timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
         self.startup_seconds = time.monotonic() - t0
         return self.bootstrap
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def stop(self, timeout: float = 20.0, *, cleanup: bool = True) -> None:
         """SIGTERM the JVM (process group), wait ``timeout`` s, then SIGKILL.
 
         Safe to call more than once or on a broker that never started.
+        ``cleanup=False`` keeps the temp workdir (data, ports) for a restart.
         """
         proc = self.proc
         if proc is not None and proc.poll() is None:
@@ -275,7 +254,24 @@ class KafkaBroker:
             except subprocess.TimeoutExpired:
                 self._signal(signal.SIGKILL)
                 proc.wait(10)
-        self._cleanup_after_exit()
+        self.proc = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        if cleanup:
+            if self.workdir is not None and self._given_workdir is None and not self.keep:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+            self.port = None
+            self.controller_port = None
+
+    def restart(self, timeout: float = 60.0) -> str:
+        """Stop and start again on the same ports with the same data.
+
+        For tests of client behaviour across a broker bounce.
+        """
+        self.stop(cleanup=False)
+        return self.start(timeout)
 
     def rss_bytes(self) -> int | None:
         """Resident set size of the JVM (Linux /proc), or None."""
@@ -290,6 +286,7 @@ class KafkaBroker:
         return None
 
     def log_tail(self, n: int = 60) -> str:
+        """The last ``n`` lines of the broker log (all runs in this workdir)."""
         if self.workdir is None:
             return ""
         return "\n".join(self._read_log().splitlines()[-n:])
@@ -309,45 +306,123 @@ class KafkaBroker:
 
     # -- internals ----------------------------------------------------------
 
+    def _launch(self) -> None:
+        classpath = str(ensure_jars() / "*")
+        if self.workdir is None:
+            if self._given_workdir is not None:
+                self.workdir = self._given_workdir
+                self.workdir.mkdir(parents=True, exist_ok=True)
+            else:
+                self.workdir = Path(tempfile.mkdtemp(prefix="kafka-broker-"))
+        # Keep ports across restarts so clients reconnect to the same address.
+        if self.port is None:
+            self.port = self._requested_port or free_port()
+        if self.controller_port is None:
+            self.controller_port = free_port()
+            while self.controller_port == self.port:
+                self.controller_port = free_port()
+
+        props = self.workdir / "server.properties"
+        log4j = self.workdir / "log4j2.properties"
+        data_dir = self.workdir / "data"
+        props.write_text(
+            server_properties(self.port, self.controller_port, data_dir, self.properties)
+        )
+        log4j.write_text(LOG4J2_PROPERTIES)
+        log4j_opt = f"-Dlog4j2.configurationFile={log4j}"
+
+        # KRaft storage must be formatted with a cluster id before the first
+        # start. Only once: Kafka 4.1 refuses to re-format with another id even
+        # with --ignore-formatted ("Invalid cluster.id"), so a reused workdir
+        # keeps its id and data.
+        if not (data_dir / "meta.properties").exists():
+            tool = [self.java, "-Xmx256m", log4j_opt, "-cp", classpath, "kafka.tools.StorageTool"]
+            self._run_tool(
+                [*tool, "format", "-t", random_cluster_id(), "-c", str(props), "--ignore-formatted"]
+            )
+
+        # Only look for the ready line in output written by *this* JVM (the
+        # log is appended to across restarts).
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        # Kept open for the JVM's lifetime; closed in stop().
+        self._log_file = open(self.log_path, "ab")  # noqa: SIM115
+        jvm = [self.java, f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC"]
+        main = ["-Djava.awt.headless=true", log4j_opt, "-cp", classpath, "kafka.Kafka", str(props)]
+        self.proc = subprocess.Popen(
+            [*jvm, *main],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            # Own session/process group: Ctrl-C aimed at pytest does not hit
+            # the JVM directly, and stop() can signal the whole group.
+            start_new_session=True,
+            cwd=self.workdir,
+        )
+
+    def _wait_ready(self, deadline: float, timeout: float) -> None:
+        assert self.proc is not None and self.port is not None
+        while True:
+            rc = self.proc.poll()
+            if rc is not None:
+                raise BrokerError(f"Kafka broker exited with rc={rc}:\n{self.log_tail()}")
+            if port_open(self.port) and READY_MARKER in self._read_log(self._log_offset):
+                return
+            if time.monotonic() > deadline:
+                raise BrokerError(
+                    f"Kafka broker not ready after {timeout:.0f}s:\n{self.log_tail()}"
+                )
+            time.sleep(0.1)
+
     def _run_tool(self, cmd: Sequence[str]) -> str:
         proc = subprocess.run(list(cmd), capture_output=True, text=True, cwd=self.workdir)
         if proc.returncode != 0:
-            raise BrokerError(f"{' '.join(cmd[-6:])} failed (rc={proc.returncode}):\n{proc.stdout}{proc.stderr}")
+            raise BrokerError(
+                f"{' '.join(cmd[-6:])} failed (rc={proc.returncode}):\n{proc.stdout}{proc.stderr}"
+            )
         return proc.stdout
 
-    def _read_log(self) -> str:
+    def _read_log(self, offset: int = 0) -> str:
         try:
-            return self.log_path.read_text(errors="replace")
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace")
         except OSError:
             return ""
 
     def _signal(self, sig: signal.Signals) -> None:
         assert self.proc is not None
-        try:
-            # The JVM is the leader of its own group (start_new_session), so
-            # the group id is its pid; this only reaches processes we started.
+        # The JVM is the leader of its own group (start_new_session), so the
+        # group id is its pid; this only reaches processes we started.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
-
-    def _cleanup_after_exit(self) -> None:
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-        if self.workdir is not None and self._given_workdir is None and not self.keep:
-            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a broker in the foreground until Ctrl-C / SIGTERM."""
     parser = argparse.ArgumentParser(description="Run a local single-node Kafka broker (KRaft).")
-    parser.add_argument("--port", type=int, default=None, help="PLAINTEXT port (default: a free one)")
-    parser.add_argument("--workdir", type=Path, default=None, help="config/data dir (default: temp dir, deleted on exit)")
+    parser.add_argument("--port", type=int, help="PLAINTEXT port (default: a free one)")
+    parser.add_argument(
+        "--workdir", type=Path, help="config/data dir (default: temp dir, deleted on exit)"
+    )
     parser.add_argument("--heap", default="512m", help="JVM heap, e.g. 512m (default)")
     parser.add_argument("--timeout", type=float, default=60.0, help="startup timeout in seconds")
+    parser.add_argument(
+        "-o",
+        "--property",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra server.properties entry (repeatable)",
+    )
     args = parser.parse_args(argv)
+    props: dict[str, str] = {}
+    for item in args.property:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--property expects KEY=VALUE, got {item!r}")
+        props[key] = value
 
-    broker = KafkaBroker(args.workdir, args.port, heap=args.heap)
+    broker = KafkaBroker(args.workdir, args.port, heap=args.heap, properties=props)
 
     # Turn SIGTERM into KeyboardInterrupt so both paths stop the JVM.
     def _on_term(signum: int, frame: object) -> None:
@@ -358,14 +433,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         bootstrap = broker.start(timeout=args.timeout)
         print(bootstrap, flush=True)
         print(
-            f"# started in {broker.startup_seconds:.1f}s, pid {broker.pid}, workdir {broker.workdir}; Ctrl-C to stop",
+            f"# started in {broker.startup_seconds:.1f}s, pid {broker.pid}, "
+            f"workdir {broker.workdir}; Ctrl-C to stop",
             file=sys.stderr,
             flush=True,
         )
         while broker.proc is not None and broker.proc.poll() is None:
             time.sleep(0.5)
-        print(f"broker exited with rc={broker.proc.returncode if broker.proc else '?'}:\n{broker.log_tail()}",
-              file=sys.stderr)
+        rc = broker.proc.returncode if broker.proc else "?"
+        print(f"broker exited with rc={rc}:\n{broker.log_tail()}", file=sys.stderr)
         return 1
     except BrokerError as e:
         print(str(e), file=sys.stderr)
