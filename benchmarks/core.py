@@ -57,31 +57,96 @@ def conditions(rng: random.Random, event_type: str, k: int) -> tuple[Any, bool]:
     points = rng.randint(20000, 200000)
     shapes: list[tuple[Any, bool]] = [
         ({"in": [f"tag-{rng.randint(0, 40)}", {"var": "flattened_tags"}]}, True),
-        ({"and": [{"in": ["vip", {"var": "flattened_statuses"}]},
-                  {"==": [{"var": "aggregations.shop_count"}, rng.randint(2, 12)]}]}, False),
-        ({"and": [{">": [{"var": "aggregations.days_since_last_spend"}, 60]},
-                  {"!": {"in": ["no-comms", {"var": "flattened_tags"}]}}]}, True),
+        (
+            {
+                "and": [
+                    {"in": ["vip", {"var": "flattened_statuses"}]},
+                    {"==": [{"var": "aggregations.shop_count"}, rng.randint(2, 12)]},
+                ]
+            },
+            False,
+        ),
+        (
+            {
+                "and": [
+                    {">": [{"var": "aggregations.days_since_last_spend"}, 60]},
+                    {"!": {"in": ["no-comms", {"var": "flattened_tags"}]}},
+                ]
+            },
+            True,
+        ),
     ]
     if event_type == "transaction.created":
         shapes += [
-            ({"and": [{">=": [{"var": "aggregations.spend_12m"}, spend]},
-                      {"<": [{"-": [{"var": "aggregations.spend_12m"}, {"var": "transaction.total"}]}, spend]}]}, False),
-            ({"and": [{">=": [{"var": "point_balance"}, points]},
-                      {"<": [{"-": [{"var": "point_balance"}, {"*": [{"var": "transaction.total"}, 10]}]}, points]}]},
-             False),
-            ({"and": [{">": [{"var": "transaction.total"}, rng.randint(200, 450)]},
-                      {"==": [{"var": "transaction.location.id"}, f"store-{rng.randint(1, 30)}"]}]}, False),
-            ({"some": [{"var": "transaction.items"},
-                       {"and": [{"var": "full_price"}, {"==": [{"var": "sku"}, f"S{rng.randint(1, 999)}"]}]}]}, False),
+            (
+                {
+                    "and": [
+                        {">=": [{"var": "aggregations.spend_12m"}, spend]},
+                        {
+                            "<": [
+                                {"-": [{"var": "aggregations.spend_12m"}, {"var": "transaction.total"}]},
+                                spend,
+                            ]
+                        },
+                    ]
+                },
+                False,
+            ),
+            (
+                {
+                    "and": [
+                        {">=": [{"var": "point_balance"}, points]},
+                        {
+                            "<": [
+                                {"-": [{"var": "point_balance"}, {"*": [{"var": "transaction.total"}, 10]}]},
+                                points,
+                            ]
+                        },
+                    ]
+                },
+                False,
+            ),
+            (
+                {
+                    "and": [
+                        {">": [{"var": "transaction.total"}, rng.randint(200, 450)]},
+                        {"==": [{"var": "transaction.location.id"}, f"store-{rng.randint(1, 30)}"]},
+                    ]
+                },
+                False,
+            ),
+            (
+                {
+                    "some": [
+                        {"var": "transaction.items"},
+                        {"and": [{"var": "full_price"}, {"==": [{"var": "sku"}, f"S{rng.randint(1, 999)}"]}]},
+                    ]
+                },
+                False,
+            ),
         ]
     else:
         followers = rng.randint(2000, 50000)
         shapes += [
-            ({"and": [{">=": [{"var": "profile.identities.instagram.followers"}, followers]},
-                      {"<": [{"var": "previous_profile.identities.instagram.followers"}, followers]}]}, False),
-            ({"and": [{"==": [{"var": "attributes.comms.email_opt_in"}, True]},
-                      {"==": [{"var": "aggregations.shop_count"}, 0]},
-                      {"in": [f"tag-{rng.randint(0, 40)}", {"var": "flattened_tags"}]}]}, True),
+            (
+                {
+                    "and": [
+                        {">=": [{"var": "profile.identities.instagram.followers"}, followers]},
+                        {"<": [{"var": "previous_profile.identities.instagram.followers"}, followers]},
+                    ]
+                },
+                False,
+            ),
+            (
+                {
+                    "and": [
+                        {"==": [{"var": "attributes.comms.email_opt_in"}, True]},
+                        {"==": [{"var": "aggregations.shop_count"}, 0]},
+                        {"in": [f"tag-{rng.randint(0, 40)}", {"var": "flattened_tags"}]},
+                    ]
+                },
+                True,
+            ),
         ]
     return shapes[k % len(shapes)]
 
@@ -96,21 +161,34 @@ def write_config(root: Path, reactions: int, rng: random.Random) -> Config:
         if i % 10 == 0:
             actions = [{"type": "target.send", "target": "hook"}]
         elif i % 10 == 5:
-            actions = [{"type": "status.apply", "status": "vip"}, {"type": "benefit.create", "benefit": "gift"}]
+            actions = [
+                {"type": "status.apply", "status": "vip"},
+                {"type": "benefit.create", "benefit": "gift"},
+            ]
         elif i % 3 == 0:
             actions = [{"type": "points.award", "kind": "reward", "points": 10}]
         else:
             actions = [{"type": "tag.add", "tag": f"segment-{i}"}]
         when, limited = conditions(rng, event_type, i)
-        rule: dict[str, Any] = {"id": f"r{i:03d}", "on": [event_type], "priority": i % 7, "when": when,
-                                "actions": actions}
+        rule: dict[str, Any] = {
+            "id": f"r{i:03d}",
+            "on": [event_type],
+            "priority": i % 7,
+            "when": when,
+            "actions": actions,
+        }
         if limited:
             rule["limit"] = {"per_profile": 1, "window": "90d"} if i % 10 == 3 else {"per_profile": 1}
         rules.append(rule)
     # Points on every transaction, as every loyalty programme has.
-    rules[0] = {"id": "r000", "on": ["transaction.created"], "actions": [
-        {"type": "points.award", "kind": "tier", "points": {"var": "transaction.total"}},
-        {"type": "points.award", "kind": "reward", "points": {"*": [{"var": "transaction.total"}, 10]}}]}
+    rules[0] = {
+        "id": "r000",
+        "on": ["transaction.created"],
+        "actions": [
+            {"type": "points.award", "kind": "tier", "points": {"var": "transaction.total"}},
+            {"type": "points.award", "kind": "reward", "points": {"*": [{"var": "transaction.total"}, 10]}},
+        ],
+    }
     (root / "reactions" / "rules.yaml").write_text(orjson.dumps({"reactions": rules}).decode())
     return load_config(root)
 
@@ -125,21 +203,45 @@ def generate_events(count: int, profiles: int, rng: random.Random) -> list[bytes
         stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
         if rng.random() < 0.25:
             followers[pid] = int(followers[pid] * rng.uniform(1.0, 1.3))  # audiences grow slowly
-            data = {"profile": {
-                "id": pid, "first_name": "Ava", "email": f"{pid}@example.com",
-                "tags": rng.sample([f"tag-{i}" for i in range(40)] + ["no-comms"], rng.randint(0, 4)),
-                "identities": [{"handle": "instagram", "identifier": pid, "followers": followers[pid]}],
-                "attributes": {"comms": {"email_opt_in": rng.random() < 0.7}, "custom": {"tier": "gold"}}}}
+            data = {
+                "profile": {
+                    "id": pid,
+                    "first_name": "Ava",
+                    "email": f"{pid}@example.com",
+                    "tags": rng.sample([f"tag-{i}" for i in range(40)] + ["no-comms"], rng.randint(0, 4)),
+                    "identities": [{"handle": "instagram", "identifier": pid, "followers": followers[pid]}],
+                    "attributes": {"comms": {"email_opt_in": rng.random() < 0.7}, "custom": {"tier": "gold"}},
+                }
+            }
             kind = "profile.updated"
         else:
             total = round(rng.uniform(5, 500), 2)
-            data = {"transaction": {
-                "id": f"t-{n}", "system": "pos", "total": total, "currency": "AUD", "transacted_at": stamp,
-                "location": {"id": f"store-{rng.randint(1, 30)}", "name": "Store"}, "channel": "in_store",
-                "items": [{"sku": f"S{rng.randint(1, 999)}", "quantity": 1, "price": total, "full_price": rng.random() < 0.5}
-                          for _ in range(rng.randint(1, 3))]}}
+            data = {
+                "transaction": {
+                    "id": f"t-{n}",
+                    "system": "pos",
+                    "total": total,
+                    "currency": "AUD",
+                    "transacted_at": stamp,
+                    "location": {"id": f"store-{rng.randint(1, 30)}", "name": "Store"},
+                    "channel": "in_store",
+                    "items": [
+                        {
+                            "sku": f"S{rng.randint(1, 999)}",
+                            "quantity": 1,
+                            "price": total,
+                            "full_price": rng.random() < 0.5,
+                        }
+                        for _ in range(rng.randint(1, 3))
+                    ],
+                }
+            }
             kind = "transaction.created"
-        lines.append(orjson.dumps({"id": f"e-{n}", "type": kind, "occurred_at": stamp, "profile_id": pid, "data": data}))
+        lines.append(
+            orjson.dumps(
+                {"id": f"e-{n}", "type": kind, "occurred_at": stamp, "profile_id": pid, "data": data}
+            )
+        )
     return lines
 
 
@@ -205,7 +307,12 @@ def with_qubit() -> Callable[[], None]:
     def evaluate(self: Any, data: Any) -> list[Any]:
         return [jsonLogic(rule, data.handle) for rule in self.sources]
 
-    ContextData.__init__, Condition.holds, Amount.value, ConditionBatch.evaluate = init, holds, value, evaluate  # type: ignore[method-assign]
+    ContextData.__init__, Condition.holds, Amount.value, ConditionBatch.evaluate = (
+        init,
+        holds,
+        value,
+        evaluate,
+    )  # type: ignore[method-assign]
 
     def restore() -> None:
         ContextData.__init__, Condition.holds, Amount.value, ConditionBatch.evaluate = saved  # type: ignore[method-assign]
@@ -235,7 +342,9 @@ def main() -> None:
     reactor_time, actions = min(time_reactor(config, lines) for _ in range(args.rounds))
     restore = with_qubit()
     try:
-        qubit_pipeline_time, qubit_actions = min(time_reactor(config, lines) for _ in range(max(1, args.rounds - 1)))
+        qubit_pipeline_time, qubit_actions = min(
+            time_reactor(config, lines) for _ in range(max(1, args.rounds - 1))
+        )
     finally:
         restore()
     work = capture_rule_work(config, lines)
@@ -246,9 +355,11 @@ def main() -> None:
     def rate(seconds: float) -> float:
         return args.events / seconds
 
-    print(f"core benchmark: {args.events} events, {args.profiles} profiles, {args.reactions} reactions "
-          f"({args.reactions // 2} per event type), {actions} actions ({actions / args.events:.2f} per event), "
-          f"{len(work)} rule evaluations ({len(work) / args.events:.1f} per event), Python {sys.version.split()[0]}")
+    print(
+        f"core benchmark: {args.events} events, {args.profiles} profiles, {args.reactions} reactions "
+        f"({args.reactions // 2} per event type), {actions} actions ({actions / args.events:.2f} per event), "
+        f"{len(work)} rule evaluations ({len(work) / args.events:.1f} per event), Python {sys.version.split()[0]}"
+    )
     print("  events/s, one core:")
     print(f"    reactor pipeline (decode, process, actions as JSON) {rate(reactor_time):>10,.0f}")
     print(f"    the same pipeline with json-logic-qubit as engine   {rate(qubit_pipeline_time):>10,.0f}")

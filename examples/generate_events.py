@@ -24,8 +24,26 @@ STORES = [
     ("web", "Online store"),
 ]
 FIRST_NAMES = [
-    "Ava", "Noah", "Mia", "Leo", "Isla", "Jack", "Zoe", "Liam", "Ruby", "Oscar",
-    "Chloe", "Henry", "Grace", "Lucas", "Ella", "Harper", "Max", "Lily", "Thomas", "Sienna",
+    "Ava",
+    "Noah",
+    "Mia",
+    "Leo",
+    "Isla",
+    "Jack",
+    "Zoe",
+    "Liam",
+    "Ruby",
+    "Oscar",
+    "Chloe",
+    "Henry",
+    "Grace",
+    "Lucas",
+    "Ella",
+    "Harper",
+    "Max",
+    "Lily",
+    "Thomas",
+    "Sienna",
 ]
 
 rng = random.Random(7)
@@ -68,9 +86,16 @@ def profile_event(pid: str, at: datetime, **fields: object) -> dict:
     return event
 
 
-def transaction_event(pid: str, at: datetime, total: float, *, tags: list[str] | None = None,
-                      store: tuple[str, str] | None = None, system: str = "pos",
-                      txn_id: str | None = None) -> dict:
+def transaction_event(
+    pid: str,
+    at: datetime,
+    total: float,
+    *,
+    tags: list[str] | None = None,
+    store: tuple[str, str] | None = None,
+    system: str = "pos",
+    txn_id: str | None = None,
+) -> dict:
     location = store or rng.choice(STORES)
     online = location[0] == "web"
     event = {
@@ -88,8 +113,12 @@ def transaction_event(pid: str, at: datetime, total: float, *, tags: list[str] |
                 "location": {"id": location[0], "name": location[1]},
                 "channel": "online" if online else "in_store",
                 "items": [
-                    {"sku": f"SKU-{rng.randint(100, 999)}", "quantity": 1, "price": round(total, 2),
-                     "full_price": rng.random() < 0.6}
+                    {
+                        "sku": f"SKU-{rng.randint(100, 999)}",
+                        "quantity": 1,
+                        "price": round(total, 2),
+                        "full_price": rng.random() < 0.6,
+                    }
                 ],
                 "tags": tags or [],
             }
@@ -123,7 +152,9 @@ for month, followers in [(5, 8000), (7, 10400), (9, 15800)]:
 
 # p-004: joins staff in May, leaves in October (Ex-Staff replaces Staff).
 profile_event("p-004", day(5, 4, 9), attributes={"custom": {}, "comms": {"email_opt_in": True}})
-profile_event("p-004", day(5, 18, 9), attributes={"custom": {"employee_id": "E-1042"}, "comms": {"email_opt_in": True}})
+profile_event(
+    "p-004", day(5, 18, 9), attributes={"custom": {"employee_id": "E-1042"}, "comms": {"email_opt_in": True}}
+)
 transaction_event("p-004", day(6, 3), 180.00)
 profile_event("p-004", day(10, 1, 9), attributes={"custom": {}, "comms": {"email_opt_in": True}})
 
@@ -133,8 +164,14 @@ transaction_event("p-005", day(8, 8), 75.00, store=STORES[4])
 
 # p-006: a big spender: the $1,000 reward in July, VIP in September, then
 # rewards with 30 extra days.
-for month, dom, total in [(5, 9, 420.0), (6, 11, 380.0), (7, 2, 310.0), (8, 19, 690.0),
-                          (9, 25, 900.0), (10, 30, 150.0)]:
+for month, dom, total in [
+    (5, 9, 420.0),
+    (6, 11, 380.0),
+    (7, 2, 310.0),
+    (8, 19, 690.0),
+    (9, 25, 900.0),
+    (10, 30, 150.0),
+]:
     transaction_event("p-006", day(month, dom, 13), total)
 profile_event("p-006", day(5, 5), first_name="Harper")
 
@@ -165,8 +202,15 @@ transaction_event("p-011", day(6, 9, 11), 55.0, txn_id="t-dup-1")
 # p-012: asked to be forgotten in September; later events start a new profile.
 profile_event("p-012", day(5, 20), identities=instagram("gone.soon", 22000))
 transaction_event("p-012", day(6, 20), 300.0)
-events.append({"id": next_id(), "type": "profile.deleted", "occurred_at": ts(day(9, 1)),
-               "profile_id": "p-012", "data": {}})
+events.append(
+    {
+        "id": next_id(),
+        "type": "profile.deleted",
+        "occurred_at": ts(day(9, 1)),
+        "profile_id": "p-012",
+        "data": {},
+    }
+)
 
 # p-013 .. p-036: ordinary shoppers, a few to a dozen visits each.
 for number in range(13, 37):

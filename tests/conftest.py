@@ -4,12 +4,9 @@ text, and events built the way upstream systems send them."""
 from __future__ import annotations
 
 import os
-import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
 
 from reactor.config import Config, load_config
@@ -17,15 +14,28 @@ from support import write_config
 
 REPO = Path(__file__).resolve().parent.parent
 
-_KEEP_ENV = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "JAVA_HOME", "MAVEN_OPTS", "KAFKA_BOOTSTRAP_SERVERS",
-             "PYTHONPATH", "VIRTUAL_ENV", "REACTOR_KAFKA_JARS"}
+_KEEP_ENV = {
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "JAVA_HOME",
+    "MAVEN_OPTS",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "REACTOR_KAFKA_JARS",
+}
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's REACTOR_*/COMMS_* settings or secrets."""
     for name in list(os.environ):
-        if name not in _KEEP_ENV and (name.startswith(("REACTOR_", "COMMS_")) or "SECRET" in name or "TOKEN" in name):
+        if name not in _KEEP_ENV and (
+            name.startswith(("REACTOR_", "COMMS_")) or "SECRET" in name or "TOKEN" in name
+        ):
             monkeypatch.delenv(name, raising=False)
 
 

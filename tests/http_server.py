@@ -63,7 +63,9 @@ class ScriptedServer:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        self.received.append(Received(request.path, request.method, dict(request.headers), body, time.monotonic()))
+        self.received.append(
+            Received(request.path, request.method, dict(request.headers), body, time.monotonic())
+        )
         script = self.scripts.get(request.path)
         reply = script.pop(0) if script else Reply()
         if reply.delay:

@@ -50,7 +50,9 @@ def event(
 event.counter = 0  # type: ignore[attr-defined]
 
 
-def profile_updated(profile_id: str = "p-1", at: str = "2026-11-20T10:00:00Z", id: str | None = None, **profile: Any) -> bytes:
+def profile_updated(
+    profile_id: str = "p-1", at: str = "2026-11-20T10:00:00Z", id: str | None = None, **profile: Any
+) -> bytes:
     return event("profile.updated", profile_id, at, id, profile={"id": profile_id, **profile})
 
 
@@ -64,13 +66,19 @@ def transaction(
     **fields: Any,
 ) -> bytes:
     event.counter += 1  # type: ignore[attr-defined]
-    txn = {"id": txn_id or f"t-{event.counter}", "system": system, "total": total, "currency": "AUD", **fields}  # type: ignore[attr-defined]
+    txn = {
+        "id": txn_id or f"t-{event.counter}",
+        "system": system,
+        "total": total,
+        "currency": "AUD",
+        **fields,
+    }  # type: ignore[attr-defined]
     return event("transaction.created", profile_id, at, id, transaction=txn)
 
 
-
-
-def run(config: Config, *raw_events: bytes, state: ProfileState | None = None) -> tuple[ProfileState | None, list[dict[str, Any]], list[Outcome]]:
+def run(
+    config: Config, *raw_events: bytes, state: ProfileState | None = None
+) -> tuple[ProfileState | None, list[dict[str, Any]], list[Outcome]]:
     """Process events in order for one profile; all actions as dicts, and each outcome."""
     actions: list[dict[str, Any]] = []
     outcomes = []

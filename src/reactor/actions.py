@@ -76,9 +76,7 @@ class ReactionFailure:
         return {"code": self.code, "message": self.message, "path": self.path}
 
 
-def best_modifier(
-    held: Iterable[StatusSpec], name: str, default: float
-) -> tuple[float, list[str]]:
+def best_modifier(held: Iterable[StatusSpec], name: str, default: float) -> tuple[float, list[str]]:
     """The largest value of modifier `name` among held statuses (never a
     product), with the handle of the status that gave it; `held` in rank order,
     so the best-ranked status wins a tie."""

@@ -68,7 +68,7 @@ def _open_input(name: str) -> IO[bytes]:
     if name == "-":
         return sys.stdin.buffer
     try:
-        return open(name, "rb")  # noqa: SIM115 - closed by the caller
+        return open(name, "rb")
     except OSError as exc:
         raise _fail(f"cannot read {name}: {exc.strerror}", 2) from None
 
@@ -118,7 +118,11 @@ def replay(
         summary["deliveries"] = asyncio.run(_deliver(sends, loaded, on_reject))
     err.write(orjson.dumps({"summary": summary}) + b"\n")
     err.flush()
-    if summary["rejected"] or summary["reaction_failures"] or summary.get("deliveries", {}).get("dead_letter"):
+    if (
+        summary["rejected"]
+        or summary["reaction_failures"]
+        or summary.get("deliveries", {}).get("dead_letter")
+    ):
         raise typer.Exit(1)
 
 
@@ -148,7 +152,8 @@ def explain(
     event: Annotated[Path, typer.Option("--event", help="A file holding one event (JSON).", dir_okay=False)],
     config: ConfigOption = Path("."),
     history: Annotated[
-        Path | None, typer.Option(help="JSON Lines events that happened before, to build the profile's state.")
+        Path | None,
+        typer.Option(help="JSON Lines events that happened before, to build the profile's state."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
@@ -164,7 +169,9 @@ def explain(
     try:
         report = explain_event(loaded, raw, history_stream, history_name=str(history or ""))
     except InvalidEvent as exc:
-        raise _fail(f"{event}: {exc.message} (field `{exc.path}`)" if exc.path else f"{event}: {exc.message}") from None
+        raise _fail(
+            f"{event}: {exc.message} (field `{exc.path}`)" if exc.path else f"{event}: {exc.message}"
+        ) from None
     finally:
         if history_stream is not None:
             history_stream.close()
@@ -202,7 +209,9 @@ def publish(
     topic_from_type: Annotated[
         bool, typer.Option("--topic-from-type", help="Send each event to its type's topic (the default).")
     ] = True,
-    topic: Annotated[str | None, typer.Option(help="Send every line, as it is, to this topic instead.")] = None,
+    topic: Annotated[
+        str | None, typer.Option(help="Send every line, as it is, to this topic instead.")
+    ] = None,
 ) -> None:
     """Send a JSON Lines file of events to Kafka, keyed by profile_id."""
     from reactor.publish import publish as send
@@ -236,7 +245,9 @@ def deliveries_retry(
     from reactor.dead_letters import retry_dead_letters
 
     loaded = _load(config)
-    result = asyncio.run(retry_dead_letters(_settings(config), loaded, target, log=lambda m: typer.echo(m, err=True)))
+    result = asyncio.run(
+        retry_dead_letters(_settings(config), loaded, target, log=lambda m: typer.echo(m, err=True))
+    )
     if result.counts["dead_letter"]:
         raise typer.Exit(1)
 

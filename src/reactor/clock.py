@@ -13,10 +13,10 @@ import re
 from datetime import UTC, datetime, timedelta
 
 __all__ = [
-    "instant_from_canonical",
-    "normalize_instant",
     "DAY",
     "format_instant",
+    "instant_from_canonical",
+    "normalize_instant",
     "parse_duration",
     "parse_instant",
     "shift",
@@ -37,9 +37,7 @@ def parse_instant(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.upper().replace(" ", "T", 1))
     except ValueError:
-        raise ValueError(
-            f"{text!r} is not an RFC 3339 date-time such as 2026-11-20T10:00:00Z"
-        ) from None
+        raise ValueError(f"{text!r} is not an RFC 3339 date-time such as 2026-11-20T10:00:00Z") from None
     if value.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone: add Z or an offset such as +10:00")
     return value.astimezone(UTC).replace(microsecond=0)

@@ -340,7 +340,7 @@ def _plain(node: Any) -> Any:
 
 def _position(node: Any, path: Sequence[Any]) -> tuple[int, int]:
     """1-based (line, col) of the deepest YAML node reachable along `path`."""
-    line, col = getattr(node, "lc", None) and (node.lc.line, node.lc.col) or (0, 0)
+    line, col = (getattr(node, "lc", None) and (node.lc.line, node.lc.col)) or (0, 0)
     for part in path:
         if isinstance(node, CommentedMap) and part in node:
             line, col = node.lc.value(part) if part != path[-1] else node.lc.key(part)
@@ -419,9 +419,7 @@ class _Loader:
                 paths = [*folder.rglob("*.yaml"), *folder.rglob("*.yml")]
                 yield from sorted(p for p in paths if p.is_file())
         if not found:
-            self.issue(
-                str(self.root), 1, 1, "no reactions/ or targets/ folder in this configuration root"
-            )
+            self.issue(str(self.root), 1, 1, "no reactions/ or targets/ folder in this configuration root")
 
     def read(self) -> None:
         for path in self.files():
@@ -668,7 +666,9 @@ class _Compiler:
     def target(self, item: _Item) -> Target | None:
         spec: TargetSpec = item.spec
         if (spec.template is None) == (spec.body is None):
-            self.issue_at(item, [], "a target needs exactly one of `template` (a file) or `body`", value=False)
+            self.issue_at(
+                item, [], "a target needs exactly one of `template` (a file) or `body`", value=False
+            )
             return None
         column = 1
         if spec.body is not None:

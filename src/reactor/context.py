@@ -94,7 +94,11 @@ class ContextView:
         self.config = config
         self.profile = profile
         self.now = event.occurred_at
-        self._values: dict[str, Any] = {"now": self.now, "profile": profile, "previous_profile": previous_profile}
+        self._values: dict[str, Any] = {
+            "now": self.now,
+            "profile": profile,
+            "previous_profile": previous_profile,
+        }
         self._full: dict[str, Any] | None = None
 
     def invalidate(self, part: str) -> None:
@@ -219,4 +223,6 @@ def build_context(
     previous_profile: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The full context of `event` over `state` as it stands."""
-    return ContextView(state, event, config, profile_view(state.snapshot, state.profile_id), previous_profile).full()
+    return ContextView(
+        state, event, config, profile_view(state.snapshot, state.profile_id), previous_profile
+    ).full()

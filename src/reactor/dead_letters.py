@@ -83,10 +83,14 @@ async def retry_dead_letters(
         dead: list[dict[str, Any]] = []
         result.counts = await deliver_all(actions, config.targets, deliverer, dead.append)
         for letter in dead:
-            await producer.send_and_wait(topic, orjson.dumps(letter), key=str(letter["action"].get("profile_id", "")).encode())
+            await producer.send_and_wait(
+                topic, orjson.dumps(letter), key=str(letter["action"].get("profile_id", "")).encode()
+            )
         await consumer.commit({tp: ends[tp] for tp in tps})
-        log(f"read {result.read} dead letters: {result.counts['delivered']} delivered, "
-            f"{result.counts['dead_letter']} failed again, {result.skipped} skipped")
+        log(
+            f"read {result.read} dead letters: {result.counts['delivered']} delivered, "
+            f"{result.counts['dead_letter']} failed again, {result.skipped} skipped"
+        )
     finally:
         await producer.stop()
         await asyncio.sleep(0)  # let the consumer's start-up tasks run before stopping it

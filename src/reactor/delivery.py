@@ -36,8 +36,8 @@ from reactor.errors import DeliveryError
 
 __all__ = [
     "Attempt",
-    "DeliveryOutcome",
     "Deliverer",
+    "DeliveryOutcome",
     "HttpxSender",
     "Request",
     "Sender",
@@ -327,7 +327,9 @@ async def deliver_all(
     async def one(action: Mapping[str, Any]) -> None:
         target = targets.get(str(action.get("target")))
         if target is None:
-            attempt = Attempt(time.time(), None, f"target {action.get('target')!r} is not in the configuration")
+            attempt = Attempt(
+                time.time(), None, f"target {action.get('target')!r} is not in the configuration"
+            )
             outcome, attempts = DeliveryOutcome("dead", attempt, code="unknown_target"), [attempt]
         else:
             outcome, attempts = await deliverer.deliver(action, target)

@@ -19,7 +19,7 @@ One event runs in this order:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -386,7 +386,9 @@ class _Run:
                 self.fired.pop()
                 self.reset_context()
             self.failures.append(
-                ReactionFailure(reaction.id, self.event.id, self.state.profile_id, exc.code, exc.message, exc.path)
+                ReactionFailure(
+                    reaction.id, self.event.id, self.state.profile_id, exc.code, exc.message, exc.path
+                )
             )
         finally:
             self.reaction_id = None

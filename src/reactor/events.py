@@ -172,9 +172,7 @@ def decode_event(raw: bytes | str) -> Event:
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent(f"not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(document, dict):
-        raise InvalidEvent(
-            f"an event must be a JSON object, not {_json_kind(document)}", code="wrong_type"
-        )
+        raise InvalidEvent(f"an event must be a JSON object, not {_json_kind(document)}", code="wrong_type")
     try:
         envelope = _Envelope.model_validate(document)
     except ValidationError as exc:

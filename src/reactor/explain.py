@@ -56,7 +56,12 @@ def explain_event(
             entry["error"] = failures[reaction.id]
         reactions.append(entry)
     return {
-        "event": {"id": event.id, "type": event.type, "profile_id": event.profile_id, "occurred_at": event.occurred_at},
+        "event": {
+            "id": event.id,
+            "type": event.type,
+            "profile_id": event.profile_id,
+            "occurred_at": event.occurred_at,
+        },
         "config_version": config.version,
         "skipped": outcome.skipped,
         "reactions": reactions,
@@ -91,14 +96,21 @@ def render_text(report: dict[str, Any]) -> str:
     if report["skipped"]:
         lines.append(f"skipped: {report['skipped'].replace('_', ' ')}; no reaction runs")
     for entry in report["reactions"]:
-        lines.append(f"{entry['status'].upper():>14}  {entry['id']}" + (f"  ({entry['name']})" if entry.get("name") else ""))
+        lines.append(
+            f"{entry['status'].upper():>14}  {entry['id']}"
+            + (f"  ({entry['name']})" if entry.get("name") else "")
+        )
         if entry["status"] in ("not listening", "disabled"):
             lines.append(f"    on: {', '.join(entry['on'])}")
             continue
         if entry.get("when") is not None:
             lines.extend(_tree_lines(entry["when"], 0))
         for action in entry.get("actions", ()):
-            detail = {k: v for k, v in action.items() if k not in ("id", "profile_id", "reaction_id", "event_id", "at", "config_version", "type")}
+            detail = {
+                k: v
+                for k, v in action.items()
+                if k not in ("id", "profile_id", "reaction_id", "event_id", "at", "config_version", "type")
+            }
             lines.append(f"    -> {action['type']} {_show(detail)}")
         if "error" in entry:
             lines.append(f"    error: {entry['error']['message']}")

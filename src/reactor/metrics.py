@@ -24,9 +24,13 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.events = Counter("reactor_events", "Events read, by type and outcome", ["type", "outcome"], registry=r)
+        self.events = Counter(
+            "reactor_events", "Events read, by type and outcome", ["type", "outcome"], registry=r
+        )
         self.actions = Counter("reactor_actions", "Actions produced, by type", ["type"], registry=r)
-        self.rejects = Counter("reactor_rejects", "Messages dead-lettered, by error code", ["code"], registry=r)
+        self.rejects = Counter(
+            "reactor_rejects", "Messages dead-lettered, by error code", ["code"], registry=r
+        )
         self.rule_errors = Counter(
             "reactor_reaction_failures", "Reactions failed at run time", ["reaction", "code"], registry=r
         )
@@ -39,22 +43,36 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=r,
         )
-        self.lag = Gauge("reactor_consumer_lag", "Messages behind the end of each input partition",
-                         ["topic", "partition"], registry=r)
-        self.reloads = Counter("reactor_config_reloads", "Configuration reloads, by outcome", ["outcome"], registry=r)
-        self.config_info = Gauge("reactor_config_info", "The loaded configuration version", ["version"], registry=r)
+        self.lag = Gauge(
+            "reactor_consumer_lag",
+            "Messages behind the end of each input partition",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.reloads = Counter(
+            "reactor_config_reloads", "Configuration reloads, by outcome", ["outcome"], registry=r
+        )
+        self.config_info = Gauge(
+            "reactor_config_info", "The loaded configuration version", ["version"], registry=r
+        )
         self.ticks = Counter("reactor_ticks", "Time-driven runs (expiry, automations)", ["kind"], registry=r)
         self.deliveries = Counter(
             "reactor_deliveries", "Deliveries by target and outcome", ["target", "outcome"], registry=r
         )
         self.delivery_attempts = Counter(
-            "reactor_delivery_attempts", "HTTP attempts by target and status", ["target", "status"], registry=r
+            "reactor_delivery_attempts",
+            "HTTP attempts by target and status",
+            ["target", "status"],
+            registry=r,
         )
         self.delivery_latency = Histogram(
             "reactor_delivery_seconds", "HTTP attempt duration by target", ["target"], registry=r
         )
         self.deliveries_dlq = Counter(
-            "reactor_deliveries_dead_lettered", "Deliveries written to the deliveries DLQ", ["target"], registry=r
+            "reactor_deliveries_dead_lettered",
+            "Deliveries written to the deliveries DLQ",
+            ["target"],
+            registry=r,
         )
 
     def set_config(self, version: str) -> None:

@@ -134,8 +134,10 @@ class Replay:
         next_tick = next(ticks, None)
         while True:
             next_expiry_at = self._expiries[0][0] if self._expiries else None
-            if next_expiry_at is not None and next_expiry_at <= until and (
-                next_tick is None or next_expiry_at <= next_tick[0]
+            if (
+                next_expiry_at is not None
+                and next_expiry_at <= until
+                and (next_tick is None or next_expiry_at <= next_tick[0])
             ):
                 _, profile_id = heapq.heappop(self._expiries)
                 state = self.states.get(profile_id)
@@ -151,11 +153,11 @@ class Replay:
         self.clock = until
 
     def _ticks(self, after: datetime, until: datetime) -> Iterator[tuple[str, str]]:
-        pending = []
+        pending: list[tuple[str, int, str]] = []
         for automation in self.config.automations.values():
             if automation.enabled and automation.schedule is not None:
-                for tick in automation.schedule.ticks_between(after, until):
-                    pending.append((format_instant(tick), automation.priority, automation.id))
+                for moment in automation.schedule.ticks_between(after, until):
+                    pending.append((format_instant(moment), automation.priority, automation.id))
         for tick, _, automation_id in sorted(pending):
             yield tick, automation_id
 
@@ -164,7 +166,9 @@ class Replay:
         for profile_id in sorted(self.states):
             event = schedule_event(automation_id, tick, profile_id)
             source = {"automation": automation_id, "tick": tick}
-            raw = orjson.dumps({"id": event.id, "type": event.type, "occurred_at": tick, "profile_id": profile_id})
+            raw = orjson.dumps(
+                {"id": event.id, "type": event.type, "occurred_at": tick, "profile_id": profile_id}
+            )
             self._apply(process(event, self.states[profile_id], self.config), raw, source)
 
     # --- output --------------------------------------------------------------

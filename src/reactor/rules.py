@@ -28,10 +28,10 @@ __all__ = [
     "OPS_BUDGET",
     "Amount",
     "Condition",
+    "ConditionBatch",
     "ContextData",
     "RuleProblem",
     "check_rule",
-    "ConditionBatch",
     "compile_amount",
     "compile_batch",
     "compile_condition",
@@ -94,8 +94,7 @@ def check_rule(rule: Any) -> list[RuleProblem]:
     if "now" in compiled.facts()["operators"]:
         problems.append(
             RuleProblem(
-                "`now` reads the wall clock; use {\"var\": \"now\"}, the event time, "
-                "so replay and live agree",
+                '`now` reads the wall clock; use {"var": "now"}, the event time, so replay and live agree',
                 "",
             )
         )

@@ -56,7 +56,7 @@ class Schedule:
         cursor = after.astimezone(zone).replace(tzinfo=None)
         while True:
             cursor = croniter(self.cron, cursor).get_next(datetime)
-            tick = cursor.replace(tzinfo=zone).astimezone(UTC)
+            tick: datetime = cursor.replace(tzinfo=zone).astimezone(UTC)
             if tick > after:
                 return tick
 

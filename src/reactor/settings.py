@@ -7,7 +7,6 @@ Every setting is an environment variable (`KAFKA_BOOTSTRAP_SERVERS`, or
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,7 +38,6 @@ class Settings(BaseSettings):
     app_id: str = "reactor"
     store: str = "memory://"  # or rocksdb:// (pip install reactor[rocksdb])
     data_dir: Path = Path("reactor-data")
-    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     #: Seconds before the group gives up on a worker that stopped heartbeating.
     session_timeout: float = Field(10.0, gt=0)
     #: A fixed member id per worker (static membership): a restarted worker gets

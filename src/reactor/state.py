@@ -212,7 +212,7 @@ class ProfileState:
 
     def tier_points_12m(self, now: str) -> float:
         cutoff = shift(now, -WINDOW_12M)
-        return sum(points for at, points in self.tier_points if at > cutoff)
+        return float(sum(points for at, points in self.tier_points if at > cutoff))
 
     def reward_balance(self, now: str) -> float:
         return round_money(
@@ -228,7 +228,9 @@ class ProfileState:
         cutoff = shift(now, -window)
         return [t for t in times if t > cutoff]
 
-    def limit_reached(self, table: str, key: str, now: str, per_profile: int, window: timedelta | None) -> bool:
+    def limit_reached(
+        self, table: str, key: str, now: str, per_profile: int, window: timedelta | None
+    ) -> bool:
         times = getattr(self, table).get(key)
         return bool(times) and len(self._within(times, now, window)) >= per_profile
 

@@ -34,7 +34,7 @@ import logging
 import time
 import weakref
 from collections import defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,8 +95,12 @@ async def ensure_topics(settings: Settings, internal: Sequence[str]) -> int:
     """
     inputs = list(settings.input_topics)
     copartitioned = [*inputs, *internal]
-    others = [settings.actions_topic, settings.dlq_topic, settings.deliveries_dlq_topic,
-              settings.deliveries_retry_topic]
+    others = [
+        settings.actions_topic,
+        settings.dlq_topic,
+        settings.deliveries_dlq_topic,
+        settings.deliveries_retry_topic,
+    ]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:
@@ -192,10 +196,19 @@ class _Merge:
                     since = self.waiting_since.setdefault(partition, now)
                     if now - since < self.max_idle:
                         break
-                topic, queue = min(ready, key=lambda tq: self._head_key(tq[1][0], tq[0]))
+                _topic, queue = min(ready, key=lambda tq: self._head_key(tq[1][0], tq[0]))
                 out.append(queue.popleft())
                 self.waiting_since.pop(partition, None)
         return out
+
+    def drop_generations_other_than(self, generation: int) -> None:
+        for tp, queue in self.queues.items():
+            if queue and any(event.message.generation_id != generation for event, _ in queue):
+                self.queues[tp] = deque(i for i in queue if i[0].message.generation_id == generation)
+
+    def drop_partitions(self, tps: Iterable[tuple[str, int]]) -> None:
+        for tp in tps:
+            self.queues.pop(tp, None)
 
     def overdue(self, now: float) -> list[int]:
         return [p for p, since in self.waiting_since.items() if now - since >= self.max_idle]
@@ -244,6 +257,10 @@ class Worker:
             producer_max_batch_size=262144,
             stream_buffer_maxsize=16384,
             broker_max_poll_records=2000,
+            # Events held for event-time order (see `_Merge`) are acked later:
+            # a rebalance or a stop must not wait for them (they are dropped and
+            # fetched again from the committed offset).
+            stream_wait_empty=False,
             web_enabled=True,
             web_port=s.web_port,
             web_bind=s.web_host,
@@ -267,6 +284,7 @@ class Worker:
         app.timer(5.0)(self._measure_lag)
         app.timer(MAX_IDLE / 2)(self._nudge)
         app.on_rebalance_complete.connect(self._on_rebalance)
+        app.on_partitions_revoked.connect(self._on_revoked)
         app.web.web_app.router.add_get("/metrics", self._metrics_page)
         app.web.web_app.router.add_get("/healthz", self._health_page)
         return app
@@ -282,12 +300,32 @@ class Worker:
         async for events in stream.noack_take(BATCH, within=BATCH_WITHIN):
             batch = _Batch()
             ticks = []
+            generation = self.app.consumer_generation_id
+            # Messages fetched before a rebalance are Kafka's to deliver again
+            # (to us or the new owner): drop them unprocessed and unacked, as
+            # Faust's own streams do.
+            self._merge.drop_generations_other_than(generation)
             for event in events:
+                if event.message.generation_id != generation:
+                    continue
                 if event.message.topic == ticks_topic:
                     ticks.append(event)
                 else:
                     self._merge.add(event, self._decode(event, batch))
             released = self._merge.release(self._caught_up, time.monotonic())
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "batch",
+                    extra={
+                        "generation": generation,
+                        "received": [
+                            (e.message.topic, e.message.partition, e.message.offset) for e in events
+                        ],
+                        "released": [
+                            (e.message.topic, e.message.partition, e.message.offset) for e, _ in released
+                        ],
+                    },
+                )
             for event, decoded in released:
                 if decoded is not None:
                     self._on_event(decoded, event, batch)
@@ -424,9 +462,9 @@ class Worker:
         if profiles is None:
             profiles = {}
             for key, raw in self.profiles.items():
-                state = ProfileState.from_json(raw)
-                if state.partition == partition:
-                    profiles[key] = next_expiry(state)
+                stored = ProfileState.from_json(raw)
+                if stored.partition == partition:
+                    profiles[key] = next_expiry(stored)
             for key, (state, event) in batch.states.items():
                 if event.message.partition == partition:
                     if state is None:
@@ -490,9 +528,21 @@ class Worker:
                 if state is None:
                     continue
                 tick_event = schedule_event(automation_id, tick, state.profile_id)
-                raw = orjson.dumps({"id": tick_event.id, "type": tick_event.type, "occurred_at": tick,
-                                    "profile_id": state.profile_id})
+                raw = orjson.dumps(
+                    {
+                        "id": tick_event.id,
+                        "type": tick_event.type,
+                        "occurred_at": tick,
+                        "profile_id": state.profile_id,
+                    }
+                )
                 self._apply(process(tick_event, state, self.config), key, event, batch, source, raw)
+
+    async def _on_revoked(self, sender: Any = None, revoked: Any = (), **kwargs: Any) -> None:
+        tps = [(tp.topic, tp.partition) for tp in revoked]
+        self._merge.drop_partitions(tps)
+        for tp in tps:
+            self._processed.pop(tp, None)
 
     async def _on_rebalance(self, sender: Any = None, **kwargs: Any) -> None:
         # Partitions may have moved: the per-partition indexes are rebuilt on demand.
@@ -502,7 +552,12 @@ class Worker:
 
     def _stamp(self) -> tuple[tuple[str, int, int], ...]:
         root = Path(self.settings.config)
-        files = [p for folder in ("reactions", "targets") for p in sorted((root / folder).rglob("*")) if p.is_file()]
+        files = [
+            p
+            for folder in ("reactions", "targets")
+            for p in sorted((root / folder).rglob("*"))
+            if p.is_file()
+        ]
         return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
 
     async def _maybe_reload(self) -> None:
@@ -519,7 +574,8 @@ class Worker:
             for issue in exc.issues:
                 log.error("configuration rejected: %s", issue, extra={"issue": str(issue)})
             log.error(
-                "kept the running configuration %s", self.config.version,
+                "kept the running configuration %s",
+                self.config.version,
                 extra={"config_version": self.config.version},
             )
             return
@@ -562,7 +618,9 @@ class Worker:
             await asyncio.sleep(wait)
         await self._attempt(record["action"], record["attempts"], key)
 
-    async def _attempt(self, action: dict[str, Any], previous: list[dict[str, Any]], key: bytes | None) -> None:
+    async def _attempt(
+        self, action: dict[str, Any], previous: list[dict[str, Any]], key: bytes | None
+    ) -> None:
         """One attempt; then done, a retry record (durable), or a dead letter."""
         target_id = str(action.get("target"))
         target = self.config.targets.get(target_id)
@@ -626,7 +684,11 @@ def run_worker(settings: Settings) -> None:
     worker = Worker(settings, config, partitions)
     log.info(
         "starting worker",
-        extra={"config_version": config.version, "partitions": partitions, "bootstrap": settings.bootstrap_servers},
+        extra={
+            "config_version": config.version,
+            "partitions": partitions,
+            "bootstrap": settings.bootstrap_servers,
+        },
     )
     faust.Worker(
         worker.app,
@@ -636,4 +698,3 @@ def run_worker(settings: Settings) -> None:
         redirect_stdouts=False,
         override_logging=False,
     ).execute_from_commandline()
-

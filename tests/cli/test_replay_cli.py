@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+
 from support import REPO, profile_updated, transaction, write_config
 
 EXAMPLES = REPO / "examples" / "events.jsonl"
@@ -52,23 +53,36 @@ def test_the_stories_in_the_examples(example_run):
     events = [orjson.loads(line) for line in EXAMPLES.read_bytes().splitlines()]
     # p-002 has 30k followers and the no-comms tag: status and gift, but no message.
     assert [a["type"] for a in of(actions, "p-002") if a["reaction_id"] == "influencer-upgrade"] == [
-        "status.apply", "benefit.create"]
+        "status.apply",
+        "benefit.create",
+    ]
     # p-003 crosses 10k once and grows further: upgraded exactly once.
     assert len(of(actions, "p-003", "status.apply")) == 1
     # p-004: Staff with its discount, then Ex-Staff replaces it when the employee id goes.
-    p4 = [(a["type"], a.get("status") or a.get("benefit"), a.get("reason")) for a in of(actions, "p-004")
-          if a["type"] != "points.award" and a["reaction_id"] != "win-back"]
+    p4 = [
+        (a["type"], a.get("status") or a.get("benefit"), a.get("reason"))
+        for a in of(actions, "p-004")
+        if a["type"] != "points.award" and a["reaction_id"] != "win-back"
+    ]
     assert p4 == [
-        ("status.apply", "staff", None), ("benefit.create", "staff-discount", None), ("tag.add", None, None),
-        ("status.remove", "staff", "replaced"), ("benefit.revoke", "staff-discount", "replaced"),
-        ("status.apply", "ex-staff", None), ("benefit.create", "store-credit", None), ("tag.remove", None, None),
+        ("status.apply", "staff", None),
+        ("benefit.create", "staff-discount", None),
+        ("tag.add", None, None),
+        ("status.remove", "staff", "replaced"),
+        ("benefit.revoke", "staff-discount", "replaced"),
+        ("status.apply", "ex-staff", None),
+        ("benefit.create", "store-credit", None),
+        ("tag.remove", None, None),
     ]
     # p-005: Media for 180 days from the event that tagged her, then expired on its own.
     tagged = next(e for e in events if e["profile_id"] == "p-005" and e["type"] == "profile.updated")
     (apply,) = of(actions, "p-005", "status.apply")
     assert apply["at"] == tagged["occurred_at"]
     expired = [a for a in of(actions, "p-005") if a["event_id"] is None]
-    assert [(a["type"], a.get("reason")) for a in expired] == [("status.remove", "expired"), ("benefit.revoke", "expired")]
+    assert [(a["type"], a.get("reason")) for a in expired] == [
+        ("status.remove", "expired"),
+        ("benefit.revoke", "expired"),
+    ]
     assert expired[0]["at"] == apply["expires_at"]
     # p-008's Black Friday event came twice: tagged once.
     assert len(of(actions, "p-008", "tag.add")) == 1
@@ -86,7 +100,17 @@ def test_replaying_the_same_file_twice_gives_identical_output(example_run):
 def test_bad_lines_go_to_stderr_with_file_and_line_and_the_rest_runs(tmp_path):
     events = tmp_path / "mixed.jsonl"
     good = transaction(50, id="ok-1")
-    events.write_bytes(b"\n".join([good, b"{broken", b"", profile_updated(id="ok-2")[:-1] + b',"type":"order.created"}', b"\xff\xfe\n"]))
+    events.write_bytes(
+        b"\n".join(
+            [
+                good,
+                b"{broken",
+                b"",
+                profile_updated(id="ok-2")[:-1] + b',"type":"order.created"}',
+                b"\xff\xfe\n",
+            ]
+        )
+    )
     done = reactor("replay", str(events))
     assert done.returncode == 1
     stderr = lines(done.stderr)
@@ -103,10 +127,15 @@ def test_bad_lines_go_to_stderr_with_file_and_line_and_the_rest_runs(tmp_path):
 
 
 def test_replay_reads_stdin_and_runs_automations_up_to_until(tmp_path):
-    root = write_config(tmp_path / "cfg", {"reactions/a.yaml": """
+    root = write_config(
+        tmp_path / "cfg",
+        {
+            "reactions/a.yaml": """
         automations:
           - {id: nightly, schedule: "0 0 * * *", actions: [{type: tag.add, tag: seen}]}
-    """})
+    """
+        },
+    )
     stdin = profile_updated(id="e1", at="2026-11-20T10:00:00Z")
     without = reactor("replay", "--config", str(root), "-", stdin=stdin)
     assert lines(without.stdout) == []
@@ -114,7 +143,8 @@ def test_replay_reads_stdin_and_runs_automations_up_to_until(tmp_path):
     actions = lines(done.stdout)
     # Ticks at 21 Nov 00:00 (tag added) and 22 Nov 00:00 (already tagged: nothing).
     assert [(a["type"], a["at"], a["event_id"]) for a in actions] == [
-        ("tag.add", "2026-11-21T00:00:00Z", "nightly@2026-11-21T00:00:00Z")]
+        ("tag.add", "2026-11-21T00:00:00Z", "nightly@2026-11-21T00:00:00Z")
+    ]
     assert lines(done.stderr)[-1]["summary"]["automation_ticks"] == 2
 
 
@@ -122,7 +152,9 @@ def test_usage_and_config_errors_exit_2_and_1(tmp_path):
     assert reactor("replay", "--until", "tomorrow", str(EXAMPLES)).returncode == 2
     assert reactor("replay", "--bogus").returncode == 2
     assert reactor("replay", str(tmp_path / "missing.jsonl")).returncode == 2
-    root = write_config(tmp_path / "cfg", {"reactions/a.yaml": "reactions:\n  - {id: r, on: [nope], actions: []}\n"})
+    root = write_config(
+        tmp_path / "cfg", {"reactions/a.yaml": "reactions:\n  - {id: r, on: [nope], actions: []}\n"}
+    )
     done = reactor("replay", "--config", str(root), str(EXAMPLES))
     assert done.returncode == 1
     assert b"reactions/a.yaml:2:" in done.stderr

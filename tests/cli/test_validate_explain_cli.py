@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import orjson
+
 from support import REPO, profile_updated, transaction, write_config
 
 
 def reactor(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "reactor", *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "reactor", *args], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_validate_the_sample_configuration():
@@ -21,16 +23,19 @@ def test_validate_the_sample_configuration():
 
 
 def test_validate_reports_every_problem_as_path_line_col(tmp_path):
-    root = write_config(tmp_path / "cfg", {
-        "reactions/r.yaml": """
+    root = write_config(
+        tmp_path / "cfg",
+        {
+            "reactions/r.yaml": """
             reactions:
               - id: r1
                 on: [profile.updated]
                 when: {"contains": [1]}
                 actions: [{type: status.apply, status: ghost}]
         """,
-        "targets/t.yaml": "targets:\n  - {id: t, url: 'http://x/', body: '{{ oops( }}'}\n",
-    })
+            "targets/t.yaml": "targets:\n  - {id: t, url: 'http://x/', body: '{{ oops( }}'}\n",
+        },
+    )
     done = reactor("validate", "--config", str(root))
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
@@ -43,8 +48,13 @@ def test_validate_reports_every_problem_as_path_line_col(tmp_path):
 
 def test_validate_reads_the_config_root_from_the_environment(tmp_path):
     root = write_config(tmp_path / "cfg", {"reactions/r.yaml": "reactions: []\n"})
-    done = subprocess.run([sys.executable, "-m", "reactor", "validate"], cwd=tmp_path, capture_output=True,
-                          text=True, env={"PATH": "", "REACTOR_CONFIG": str(root)})
+    done = subprocess.run(
+        [sys.executable, "-m", "reactor", "validate"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "", "REACTOR_CONFIG": str(root)},
+    )
     assert done.returncode == 0 and "ok: 0 reactions" in done.stdout
 
 
@@ -59,7 +69,9 @@ def test_explain_shows_each_reaction_and_the_value_of_every_sub_expression(tmp_p
     assert upgrade["status"] == "matched"
     assert upgrade["when"]["value"] is True
     assert upgrade["when"]["children"][0] == {
-        "expression": {"var": "profile.identities.instagram.followers"}, "value": 12500}
+        "expression": {"var": "profile.identities.instagram.followers"},
+        "value": 12500,
+    }
     assert [a["type"] for a in upgrade["actions"]] == ["status.apply", "benefit.create", "target.send"]
     assert by_id["media-status"]["status"] == "not matched"
     assert by_id["points-on-transaction"]["status"] == "not listening"
@@ -70,13 +82,21 @@ def test_explain_shows_each_reaction_and_the_value_of_every_sub_expression(tmp_p
 
 def test_explain_with_history_sees_the_limit_and_the_aggregations(tmp_path):
     history = tmp_path / "history.jsonl"
-    history.write_bytes(b"\n".join([
-        profile_updated("p-1", at="2026-11-01T00:00:00Z", identities=[{"handle": "instagram", "followers": 20000}]),
-        transaction(990, "p-1", at="2026-11-02T00:00:00Z"),
-    ]))
+    history.write_bytes(
+        b"\n".join(
+            [
+                profile_updated(
+                    "p-1", at="2026-11-01T00:00:00Z", identities=[{"handle": "instagram", "followers": 20000}]
+                ),
+                transaction(990, "p-1", at="2026-11-02T00:00:00Z"),
+            ]
+        )
+    )
     event = tmp_path / "event.json"
     event.write_bytes(transaction(20, "p-1", at="2026-11-03T00:00:00Z"))
-    report = orjson.loads(reactor("explain", "--event", str(event), "--history", str(history), "--json").stdout)
+    report = orjson.loads(
+        reactor("explain", "--event", str(event), "--history", str(history), "--json").stdout
+    )
     by_id = {r["id"]: r for r in report["reactions"]}
     spend = by_id["spend-reward-12m"]
     assert spend["status"] == "matched"

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support import brief, profile_updated, run, transaction, write_config
 
 from reactor.config import Config, load_config
 from reactor.engine import expire, next_expiry, process
 from reactor.events import decode_event
 from reactor.state import ProfileState
+from support import brief, profile_updated, run, transaction, write_config
 
 CATALOG = """
 statuses:
@@ -97,7 +97,13 @@ def test_profile_deleted_forgets_everything_held(cfg):
     """)
     state, actions, _ = run(config, transaction(50, id="e1"))
     assert brief(actions) == [("tag.add", {"tag": "first-purchase"})]
-    deleted = process(decode_event(b'{"id":"e2","type":"profile.deleted","occurred_at":"2026-11-21T00:00:00Z","profile_id":"p-1","data":{}}'), state, config)
+    deleted = process(
+        decode_event(
+            b'{"id":"e2","type":"profile.deleted","occurred_at":"2026-11-21T00:00:00Z","profile_id":"p-1","data":{}}'
+        ),
+        state,
+        config,
+    )
     assert deleted.state is None and deleted.actions == ()
     # A later event starts from nothing: the once-per-profile limit and spend are gone.
     state, actions, _ = run(config, transaction(20, id="e3", at="2026-11-22T00:00:00Z"))
@@ -176,7 +182,11 @@ def test_reactions_run_by_priority_then_id_and_each_sees_the_earlier_changes(cfg
          when: {"in": ["c", {"var": "flattened_tags"}]}, actions: [{type: tag.add, tag: never}]}
     """)
     _, actions, _ = run(config, profile_updated())
-    assert [(a["reaction_id"], a["tag"]) for a in actions] == [("a-first", "a"), ("b-second", "b"), ("c-last", "c")]
+    assert [(a["reaction_id"], a["tag"]) for a in actions] == [
+        ("a-first", "a"),
+        ("b-second", "b"),
+        ("c-last", "c"),
+    ]
 
 
 def test_a_false_filter_stops_the_chain_but_earlier_steps_stand_and_the_reaction_counts_as_fired(cfg):
@@ -249,12 +259,14 @@ def test_amounts_and_points_may_be_expressions(cfg):
 
 
 def test_context_profile_view_previous_profile_and_transaction(cfg):
-    config = cfg("""
+    config = cfg(
+        """
     reactions:
       - id: look
         on: [profile.updated, transaction.created]
         actions: [{type: target.send, target: ctx}]
-    """, targets="""
+    """,
+        targets="""
     targets:
       - id: ctx
         url: "http://127.0.0.1:9/"
@@ -264,16 +276,25 @@ def test_context_profile_view_previous_profile_and_transaction(cfg):
            "root_ig": {{ identities.instagram.followers | default(none) | tojson }},
            "prev": {{ previous_profile | tojson }}, "txn": {{ transaction | tojson }},
            "event": {{ event | tojson }}}
-    """)
+    """,
+    )
     txn_first = transaction(10, id="e0", txn_id="t-0", at="2026-11-19T00:00:00Z")
-    p1 = profile_updated(id="e1", first_name="Ava", identities=[{"handle": "instagram", "followers": 12500}, {"handle": "tiktok", "followers": 3}])
+    p1 = profile_updated(
+        id="e1",
+        first_name="Ava",
+        identities=[{"handle": "instagram", "followers": 12500}, {"handle": "tiktok", "followers": 3}],
+    )
     p2 = profile_updated(id="e2", first_name="Ava B", at="2026-11-21T00:00:00Z")
     _, actions, _ = run(config, txn_first, p1, p2)
     before, first, second = (a["payload"] for a in actions)
     # Before any snapshot the profile still has its id; the transaction is there.
     assert before["id"] == "p-1" and before["root_first"] is None and before["prev"] is None
     assert before["txn"]["id"] == "t-0" and before["txn"]["total"] == 10
-    assert before["event"] == {"id": "e0", "type": "transaction.created", "occurred_at": "2026-11-19T00:00:00Z"}
+    assert before["event"] == {
+        "id": "e0",
+        "type": "transaction.created",
+        "occurred_at": "2026-11-19T00:00:00Z",
+    }
     assert first["ig"] == {"handle": "instagram", "followers": 12500}
     assert first["root_ig"] == 12500
     assert first["prev"] is None and first["txn"] is None
@@ -307,7 +328,9 @@ def test_snapshot_tags_and_statuses_replace_the_held_ones_when_present(cfg):
         config,
         transaction(5, at="2026-11-01T00:00:00Z"),
         profile_updated(at="2026-11-02T00:00:00Z"),  # no tags/statuses keys: held ones stay
-        profile_updated(at="2026-11-03T00:00:00Z", tags=["upstream"], statuses=[{"handle": "vip", "expires_at": None}]),
+        profile_updated(
+            at="2026-11-03T00:00:00Z", tags=["upstream"], statuses=[{"handle": "vip", "expires_at": None}]
+        ),
     )
     sends = [a["payload"] for a in actions if a["type"] == "target.send"]
     assert sends[0]["tags"] == ["shopper"] and sends[0]["statuses"] == ["media"]
@@ -318,7 +341,8 @@ def test_snapshot_tags_and_statuses_replace_the_held_ones_when_present(cfg):
 
 
 def test_statuses_best_first_with_their_fields_and_best_status(cfg):
-    config = cfg("""
+    config = cfg(
+        """
     reactions:
       - id: apply
         on: [profile.updated]
@@ -326,39 +350,56 @@ def test_statuses_best_first_with_their_fields_and_best_status(cfg):
           - {type: status.apply, status: influencer}
           - {type: status.apply, status: vip, duration: 30d}
           - {type: target.send, target: statuses}
-    """, targets="""
+    """,
+        targets="""
     targets:
       - id: statuses
         url: "http://127.0.0.1:9/"
         body: '{"flat": {{ flattened_statuses | tojson }}, "best": {{ best_status | tojson }}, "statuses": {{ statuses | tojson }}, "benefits": {{ benefits | tojson }}}'
-    """)
+    """,
+    )
     _, actions, _ = run(config, profile_updated(statuses=[{"handle": "legacy-gold", "expires_at": None}]))
     payload = actions[-1]["payload"]
     assert payload["flat"] == ["vip", "influencer", "legacy-gold"]  # rank 2, rank 3, undefined last
     assert payload["best"] == "vip"
     assert payload["statuses"][1] == {
-        "handle": "influencer", "name": "Influencer", "rank": 3, "group": "social", "customer_facing": True,
-        "applied_at": "2026-11-20T10:00:00Z", "expires_at": "2027-11-20T10:00:00Z", "meta": {"portal_badge": "star"},
+        "handle": "influencer",
+        "name": "Influencer",
+        "rank": 3,
+        "group": "social",
+        "customer_facing": True,
+        "applied_at": "2026-11-20T10:00:00Z",
+        "expires_at": "2027-11-20T10:00:00Z",
+        "meta": {"portal_badge": "star"},
     }
     assert payload["statuses"][0]["expires_at"] == "2026-12-20T10:00:00Z"
     assert payload["statuses"][2] == {
-        "handle": "legacy-gold", "name": "legacy-gold", "rank": None, "group": None, "customer_facing": True,
-        "applied_at": "2026-11-20T10:00:00Z", "expires_at": None, "meta": {},
+        "handle": "legacy-gold",
+        "name": "legacy-gold",
+        "rank": None,
+        "group": None,
+        "customer_facing": True,
+        "applied_at": "2026-11-20T10:00:00Z",
+        "expires_at": None,
+        "meta": {},
     }
 
 
 def test_aggregations_over_the_365_days_ending_at_now(cfg):
-    config = cfg("""
+    config = cfg(
+        """
     reactions:
       - id: look
         on: [transaction.created]
         actions: [{type: target.send, target: agg}]
-    """, targets="""
+    """,
+        targets="""
     targets:
       - id: agg
         url: "http://127.0.0.1:9/"
         body: '{{ aggregations | tojson }}'
-    """)
+    """,
+    )
     now = "2026-11-20T10:00:00Z"
     _, actions, _ = run(
         config,
@@ -384,7 +425,8 @@ def test_aggregations_over_the_365_days_ending_at_now(cfg):
 
 
 def test_balances_from_points_and_rewards(cfg):
-    config = cfg("""
+    config = cfg(
+        """
     reactions:
       - id: earn
         on: [transaction.created]
@@ -393,15 +435,19 @@ def test_balances_from_points_and_rewards(cfg):
           - {type: points.award, kind: reward, points: 10}
           - {type: reward.create, amount: 5, valid_for: 30d}
           - {type: target.send, target: bal}
-    """, targets="""
+    """,
+        targets="""
     targets:
       - id: bal
         url: "http://127.0.0.1:9/"
         body: '[{{ point_balance }}, {{ tier_points_12m }}, {{ reward_balance }}]'
-    """)
+    """,
+    )
     _, actions, _ = run(
         config,
-        transaction(100, at="2025-10-01T00:00:00Z"),  # its tier points leave the 12 months; its reward expires
+        transaction(
+            100, at="2025-10-01T00:00:00Z"
+        ),  # its tier points leave the 12 months; its reward expires
         transaction(40, at="2026-11-01T00:00:00Z"),
         transaction(60, at="2026-11-20T00:00:00Z"),
     )
@@ -430,7 +476,16 @@ def test_action_shape_ids_and_config_version(cfg):
     _, again, _ = run(config, raw)
     assert first == again  # reprocessing gives the same ids
     assert first[0]["id"] != first[1]["id"]
-    assert list(first[0]) == ["id", "type", "profile_id", "reaction_id", "event_id", "at", "config_version", "tag"]
+    assert list(first[0]) == [
+        "id",
+        "type",
+        "profile_id",
+        "reaction_id",
+        "event_id",
+        "at",
+        "config_version",
+        "tag",
+    ]
     assert first[0]["event_id"] == "evt-0002" and first[0]["reaction_id"] == "r"
     assert first[0]["at"] == "2026-11-20T10:05:00Z"
     assert first[0]["config_version"] == config.version and len(config.version) == 12
@@ -453,7 +508,15 @@ def test_status_apply_uses_the_default_duration_or_the_step_duration(cfg):
     assert brief(actions) == [
         ("status.apply", {"status": "influencer", "expires_at": "2027-11-20T10:00:00Z"}),
         ("status.apply", {"status": "media", "expires_at": "2026-11-20T22:00:00Z"}),
-        ("benefit.create", {"benefit": "free-delivery-online", "expires_at": "2026-11-20T22:00:00Z", "granted_by": "media", "modifiers": []}),
+        (
+            "benefit.create",
+            {
+                "benefit": "free-delivery-online",
+                "expires_at": "2026-11-20T22:00:00Z",
+                "granted_by": "media",
+                "modifiers": [],
+            },
+        ),
         ("status.apply", {"status": "vip", "expires_at": None}),
     ]
 
@@ -495,11 +558,17 @@ def test_exclusive_group_replaces_the_held_status_and_its_grants(cfg):
     )
     assert brief(actions) == [
         ("status.apply", {"status": "staff", "expires_at": None}),
-        ("benefit.create", {"benefit": "staff-discount", "expires_at": None, "granted_by": "staff", "modifiers": []}),
+        (
+            "benefit.create",
+            {"benefit": "staff-discount", "expires_at": None, "granted_by": "staff", "modifiers": []},
+        ),
         ("status.remove", {"status": "staff", "reason": "replaced"}),
         ("benefit.revoke", {"benefit": "staff-discount", "reason": "replaced"}),
         ("status.apply", {"status": "ex-staff", "expires_at": None}),
-        ("benefit.create", {"benefit": "store-credit", "expires_at": None, "granted_by": "ex-staff", "modifiers": []}),
+        (
+            "benefit.create",
+            {"benefit": "store-credit", "expires_at": None, "granted_by": "ex-staff", "modifiers": []},
+        ),
     ]
     assert list(state.statuses) == ["ex-staff"]
 
@@ -535,7 +604,7 @@ def test_expiry_emits_status_remove_at_the_expiry_time_with_no_event(cfg):
       - {id: r, on: [profile.updated], when: {"!": {"var": "later"}}, actions: [{type: status.apply, status: media, duration: 1d}]}
       - {id: look, on: [profile.updated], when: {"var": "later"}, actions: [{type: target.send, target: echo}]}
     """)
-    state, actions, _ = run(config, profile_updated(at="2026-11-20T10:00:00Z"))
+    state, _actions, _ = run(config, profile_updated(at="2026-11-20T10:00:00Z"))
     assert next_expiry(state) == "2026-11-21T10:00:00Z"
     # Through expire() (the worker's timer, replay's clock):
     expired = expire(state, "2026-11-22T00:00:00Z", config)
@@ -544,7 +613,10 @@ def test_expiry_emits_status_remove_at_the_expiry_time_with_no_event(cfg):
         ("status.remove", {"status": "media", "reason": "expired"}),
         ("benefit.revoke", {"benefit": "free-delivery-online", "reason": "expired"}),
     ]
-    assert all(a["at"] == "2026-11-21T10:00:00Z" and a["event_id"] is None and a["reaction_id"] is None for a in by_timer)
+    assert all(
+        a["at"] == "2026-11-21T10:00:00Z" and a["event_id"] is None and a["reaction_id"] is None
+        for a in by_timer
+    )
     # Through the next event, if it comes first: the same actions, the same ids, before the event's own.
     _, by_event, _ = run(config, profile_updated(later=True, at="2026-11-23T00:00:00Z"), state=state)
     assert [a["id"] for a in by_event[:2]] == [a["id"] for a in by_timer]
@@ -566,14 +638,36 @@ def test_benefit_and_reward_expiries_get_the_vip_extra_days(cfg):
     """)
     _, actions, _ = run(config, transaction(10, at="2026-01-01T00:00:00Z"))
     assert brief(actions) == [
-        ("benefit.create", {"benefit": "welcome-gift", "expires_at": "2026-01-31T00:00:00Z", "granted_by": None, "modifiers": []}),
+        (
+            "benefit.create",
+            {
+                "benefit": "welcome-gift",
+                "expires_at": "2026-01-31T00:00:00Z",
+                "granted_by": None,
+                "modifiers": [],
+            },
+        ),
         ("status.apply", {"status": "vip", "expires_at": None}),
         # 30 days + VIP's 30 extra days
-        ("benefit.create", {"benefit": "welcome-gift", "expires_at": "2026-03-02T00:00:00Z", "granted_by": None, "modifiers": ["vip"]}),
+        (
+            "benefit.create",
+            {
+                "benefit": "welcome-gift",
+                "expires_at": "2026-03-02T00:00:00Z",
+                "granted_by": None,
+                "modifiers": ["vip"],
+            },
+        ),
         # 90 days + 30: 2026-01-01 + 120 days = 2026-05-01
-        ("reward.create", {"amount": 20.0, "currency": "AUD", "expires_at": "2026-05-01T00:00:00Z", "modifiers": ["vip"]}),
+        (
+            "reward.create",
+            {"amount": 20.0, "currency": "AUD", "expires_at": "2026-05-01T00:00:00Z", "modifiers": ["vip"]},
+        ),
         # A benefit with no validity never expires: nothing to extend.
-        ("benefit.create", {"benefit": "staff-discount", "expires_at": None, "granted_by": None, "modifiers": []}),
+        (
+            "benefit.create",
+            {"benefit": "staff-discount", "expires_at": None, "granted_by": None, "modifiers": []},
+        ),
     ]
 
 
@@ -598,9 +692,12 @@ def test_influencer_doubles_tier_points_only_and_the_largest_multiplier_wins(cfg
     )
     points = [(a["kind"], a["points"], a["modifiers"]) for a in actions if a["type"] == "points.award"]
     assert points == [
-        ("tier", 11, []), ("reward", 11, []),  # 10.5 rounds half up to 11
-        ("tier", 20, ["influencer"]), ("reward", 10, []),
-        ("tier", 30, ["super-fan"]), ("reward", 10, []),  # 3 beats 2; never 2 x 3
+        ("tier", 11, []),
+        ("reward", 11, []),  # 10.5 rounds half up to 11
+        ("tier", 20, ["influencer"]),
+        ("reward", 10, []),
+        ("tier", 30, ["super-fan"]),
+        ("reward", 10, []),  # 3 beats 2; never 2 x 3
     ]
 
 
@@ -623,18 +720,21 @@ def test_reward_amount_of_zero_or_less_issues_nothing(cfg):
 
 
 def test_target_send_renders_the_payload_and_a_target_limit_drops_sends_but_the_chain_goes_on(cfg):
-    config = cfg("""
+    config = cfg(
+        """
     reactions:
       - {id: r, on: [transaction.created], actions: [{type: target.send, target: capped}, {type: tag.add, tag: after-send}]}
       - {id: other, on: [transaction.created], actions: [{type: target.send, target: capped}]}
-    """, targets="""
+    """,
+        targets="""
     targets:
       - id: capped
         url: "http://127.0.0.1:9/"
         body: '{"total": {{ transaction.total }}}'
         limit: {per_profile: 1, window: 1d}
-    """)
-    state, actions, outcomes = run(
+    """,
+    )
+    _state, actions, outcomes = run(
         config, transaction(7, at="2026-11-20T00:00:00Z"), transaction(8, at="2026-11-21T00:00:01Z")
     )
     assert brief(actions) == [
@@ -647,17 +747,20 @@ def test_target_send_renders_the_payload_and_a_target_limit_drops_sends_but_the_
 
 
 def test_a_failing_template_fails_only_its_reaction_and_rolls_it_back(cfg):
-    config = cfg("""
+    config = cfg(
+        """
     reactions:
       - {id: a-broken, on: [profile.updated], limit: {per_profile: 1},
          actions: [{type: tag.add, tag: from-broken}, {type: target.send, target: broken}]}
       - {id: b-fine, on: [profile.updated], actions: [{type: tag.add, tag: fine}]}
-    """, targets="""
+    """,
+        targets="""
     targets:
       - id: broken
         url: "http://127.0.0.1:9/"
         body: '{"name": {{ profile.no_such_field | tojson }}}'
-    """)
+    """,
+    )
     state, actions, outcomes = run(config, profile_updated())
     assert brief(actions) == [("tag.add", {"tag": "fine"})]
     assert state.tags == ["fine"]
@@ -711,12 +814,17 @@ def test_state_round_trips_through_json(cfg):
          actions: [{type: tag.add, tag: t}, {type: status.apply, status: staff}, {type: reward.create, amount: 5, valid_for: 30d},
                    {type: points.award, kind: tier, points: 3}]}
     """)
-    state, _, _ = run(config, transaction(10, location={"id": "s"}), profile_updated(first_name="A", at="2026-11-21T00:00:00Z"))
+    state, _, _ = run(
+        config,
+        transaction(10, location={"id": "s"}),
+        profile_updated(first_name="A", at="2026-11-21T00:00:00Z"),
+    )
     assert ProfileState.from_json(state.to_json()) == state
 
 
 def test_a_failed_reaction_leaves_the_state_exactly_as_it_was(cfg):
-    config = cfg("""
+    config = cfg(
+        """
     reactions:
       - {id: a-setup, on: [profile.updated], priority: 1, when: {"!": {"var": "go"}},
          actions: [{type: status.apply, status: media}, {type: tag.add, tag: old}]}
@@ -735,11 +843,13 @@ def test_a_failed_reaction_leaves_the_state_exactly_as_it_was(cfg):
           - {type: points.award, kind: reward, points: 9}
           - {type: target.send, target: capped}
           - {type: target.send, target: broken}
-    """, targets="""
+    """,
+        targets="""
     targets:
       - {id: capped, url: "http://127.0.0.1:9/", body: '{}', limit: {per_profile: 1, window: 1d}}
       - {id: broken, url: "http://127.0.0.1:9/", body: '{{ nope | tojson }}'}
-    """)
+    """,
+    )
     before, _, _ = run(config, profile_updated(at="2026-11-19T00:00:00Z"))
     after, actions, outcomes = run(config, profile_updated(go=True), state=before)
     assert actions == [] and outcomes[0].failures[0].reaction_id == "b-doomed"

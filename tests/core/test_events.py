@@ -15,9 +15,14 @@ GOOD = {
     "profile_id": "p-1",
     "data": {
         "transaction": {
-            "id": "t-9", "system": "pos", "total": 129.50, "currency": "AUD",
-            "transacted_at": "2026-11-20T09:59:00Z", "location": {"id": "store-12", "name": "Sydney"},
-            "channel": "in_store", "items": [{"sku": "A1", "quantity": 1, "price": 129.50, "full_price": True}],
+            "id": "t-9",
+            "system": "pos",
+            "total": 129.50,
+            "currency": "AUD",
+            "transacted_at": "2026-11-20T09:59:00Z",
+            "location": {"id": "store-12", "name": "Sydney"},
+            "channel": "in_store",
+            "items": [{"sku": "A1", "quantity": 1, "price": 129.50, "full_price": True}],
             "tags": ["black-friday"],
         }
     },
@@ -41,7 +46,10 @@ def with_(path: str, value: object) -> bytes:
 def test_the_contract_example_decodes_with_unknown_fields_kept():
     event = decode_event(orjson.dumps({**GOOD, "source": "pos-gateway"}))
     assert (event.id, event.type, event.profile_id, event.occurred_at) == (
-        "evt-0001", "transaction.created", "p-1", "2026-11-20T10:00:00Z",
+        "evt-0001",
+        "transaction.created",
+        "p-1",
+        "2026-11-20T10:00:00Z",
     )
     assert event.data["transaction"]["channel"] == "in_store"
     assert event.extra == {"source": "pos-gateway"}
@@ -115,8 +123,15 @@ def test_bad_input_is_rejected_with_a_code_and_the_field(raw: bytes, code: str, 
     ],
 )
 def test_bad_profiles_name_the_field(profile: dict, path: str):
-    raw = orjson.dumps({"id": "e", "type": "profile.updated", "occurred_at": "2026-11-20T10:00:00Z",
-                        "profile_id": "p-1", "data": {"profile": profile}})
+    raw = orjson.dumps(
+        {
+            "id": "e",
+            "type": "profile.updated",
+            "occurred_at": "2026-11-20T10:00:00Z",
+            "profile_id": "p-1",
+            "data": {"profile": profile},
+        }
+    )
     with pytest.raises(InvalidEvent) as caught:
         decode_event(raw)
     assert caught.value.path == path

@@ -7,23 +7,42 @@ from typing import Any
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import REPO
 
 from reactor.config import load_config
 from reactor.events import decode_event
 from reactor.replay import Replay
+from support import REPO
 
 CONFIG = load_config(REPO)
 EXAMPLE_LINES = (REPO / "examples" / "events.jsonl").read_bytes().splitlines()
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
-FIELDS = ["id", "type", "occurred_at", "profile_id", "data", "transaction", "profile", "total", "tags",
-          "statuses", "identities", "expires_at", "transacted_at", "location", "handle", "system"]
+FIELDS = [
+    "id",
+    "type",
+    "occurred_at",
+    "profile_id",
+    "data",
+    "transaction",
+    "profile",
+    "total",
+    "tags",
+    "statuses",
+    "identities",
+    "expires_at",
+    "transacted_at",
+    "location",
+    "handle",
+    "system",
+]
 
 
 def mutate(document: Any, path: list[Any], value: Any) -> Any:
@@ -59,17 +78,24 @@ def malformed_lines(draw: st.DrawFn) -> bytes:
 def replay(lines: list[bytes]) -> tuple[list[bytes], list[dict]]:
     actions: list[bytes] = []
     rejects: list[dict] = []
-    runner = Replay(CONFIG, on_action=lambda a: actions.append(a.to_json()), on_reject=rejects.append, file_name="f")
+    runner = Replay(
+        CONFIG, on_action=lambda a: actions.append(a.to_json()), on_reject=rejects.append, file_name="f"
+    )
     runner.feed_lines((n, line) for n, line in enumerate(lines, 1))
     runner.finish("2026-12-31T00:00:00Z")
     return actions, rejects
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(malformed_lines(), min_size=1, max_size=15), st.lists(st.sampled_from(EXAMPLE_LINES), max_size=10))
-def test_no_line_however_malformed_crashes_replay_and_none_vanishes(bad: list[bytes], good: list[bytes]) -> None:
+@given(
+    st.lists(malformed_lines(), min_size=1, max_size=15),
+    st.lists(st.sampled_from(EXAMPLE_LINES), max_size=10),
+)
+def test_no_line_however_malformed_crashes_replay_and_none_vanishes(
+    bad: list[bytes], good: list[bytes]
+) -> None:
     lines = good + bad
-    actions, rejects = replay(lines)
+    _actions, rejects = replay(lines)
     decoded_ok = 0
     for line in lines:
         try:
@@ -81,7 +107,13 @@ def test_no_line_however_malformed_crashes_replay_and_none_vanishes(bad: list[by
     # Every line is either processed or dead-lettered with its line number.
     assert len(bad_line_rejects) == len(lines) - decoded_ok
     for reject in bad_line_rejects:
-        assert reject["error"]["code"] in {"invalid_json", "wrong_type", "missing_field", "invalid_value", "unknown_type"}
+        assert reject["error"]["code"] in {
+            "invalid_json",
+            "wrong_type",
+            "missing_field",
+            "invalid_value",
+            "unknown_type",
+        }
         assert 1 <= reject["source"]["line"] <= len(lines)
 
 

@@ -5,8 +5,18 @@ from __future__ import annotations
 import subprocess
 import sys
 
-CORE = ["reactor.engine", "reactor.replay", "reactor.config", "reactor.context", "reactor.rules",
-        "reactor.templates", "reactor.actions", "reactor.state", "reactor.events", "reactor.explain"]
+CORE = [
+    "reactor.engine",
+    "reactor.replay",
+    "reactor.config",
+    "reactor.context",
+    "reactor.rules",
+    "reactor.templates",
+    "reactor.actions",
+    "reactor.state",
+    "reactor.events",
+    "reactor.explain",
+]
 
 
 def test_core_modules_import_no_transport_library():
@@ -24,4 +34,6 @@ def test_the_public_surface_is_what_reactor_exports():
 
     for name in reactor.__all__:
         assert hasattr(reactor, name), name
-    assert {"process", "load_config", "decode_event", "Event", "Action", "ProfileState"} <= set(reactor.__all__)
+    assert {"process", "load_config", "decode_event", "Event", "Action", "ProfileState"} <= set(
+        reactor.__all__
+    )

@@ -18,7 +18,10 @@ from reactor.rules import ContextData, check_rule, compile_amount, compile_condi
 CONTEXT: dict[str, Any] = {
     "first_name": "Ava",
     "email": "ava@example.com",
-    "attributes": {"comms": {"email_opt_in": True, "sms_opt_in": False}, "custom": {"instagram_followers": 12500}},
+    "attributes": {
+        "comms": {"email_opt_in": True, "sms_opt_in": False},
+        "custom": {"instagram_followers": 12500},
+    },
     "profile": {"id": "p-1", "identities": {"instagram": {"handle": "instagram", "followers": 12500}}},
     "previous_profile": None,
     "now": "2026-11-20T10:00:00Z",
@@ -26,8 +29,12 @@ CONTEXT: dict[str, Any] = {
     "flattened_statuses": ["vip", "influencer"],
     "best_status": "vip",
     "point_balance": 0,
-    "aggregations": {"spend_12m": 1250.5, "days_since_last_spend": 3, "last_spend_at": "2026-11-17T09:00:00Z",
-                     "shop_count": 4},
+    "aggregations": {
+        "spend_12m": 1250.5,
+        "days_since_last_spend": 3,
+        "last_spend_at": "2026-11-17T09:00:00Z",
+        "shop_count": 4,
+    },
     "transaction": {
         "total": 129.5,
         "currency": "AUD",
@@ -52,13 +59,21 @@ TABLE: list[tuple[str, Any, Any]] = [
     ("number >=", {">=": [{"var": "aggregations.spend_12m"}, 1000]}, True),
     ("null < number (null is 0)", {"<": [{"var": "nothing"}, 10000]}, True),
     ("between", {"<": [1000, {"var": "aggregations.spend_12m"}, 2000]}, True),
-    ("RFC 3339 strings compare in time order", {"<": [{"var": "aggregations.last_spend_at"}, {"var": "now"}]}, True),
+    (
+        "RFC 3339 strings compare in time order",
+        {"<": [{"var": "aggregations.last_spend_at"}, {"var": "now"}]},
+        True,
+    ),
     ("later time is greater", {">": ["2026-12-01T00:00:00Z", {"var": "now"}]}, True),
     ("loose equality", {"==": [1, "1"]}, True),
     ("strict equality", {"===": [1, "1"]}, False),
     ("!= on strings", {"!=": [{"var": "best_status"}, "staff"]}, True),
     # logic and truthiness
-    ("and of truths", {"and": [{"var": "attributes.comms.email_opt_in"}, {">": [{"var": "point_balance"}, -1]}]}, True),
+    (
+        "and of truths",
+        {"and": [{"var": "attributes.comms.email_opt_in"}, {">": [{"var": "point_balance"}, -1]}]},
+        True,
+    ),
     ("and returns the first falsy", {"and": [True, {"var": "attributes.comms.sms_opt_in"}, True]}, False),
     ("or returns the first truthy", {"or": [{"var": "nothing"}, {"var": "first_name"}]}, "Ava"),
     ("not", {"!": {"var": "attributes.comms.sms_opt_in"}}, True),
@@ -81,21 +96,59 @@ TABLE: list[tuple[str, Any, Any]] = [
     ("unary minus", {"-": [5]}, -5),
     # if
     ("if / else", {"if": [{">": [{"var": "aggregations.spend_12m"}, 5000]}, "gold", "silver"]}, "silver"),
-    ("if / else if / else", {"if": [{"in": ["staff", {"var": "flattened_statuses"}]}, 40,
-                                    {"in": ["vip", {"var": "flattened_statuses"}]}, 20, 0]}, 20),
+    (
+        "if / else if / else",
+        {
+            "if": [
+                {"in": ["staff", {"var": "flattened_statuses"}]},
+                40,
+                {"in": ["vip", {"var": "flattened_statuses"}]},
+                20,
+                0,
+            ]
+        },
+        20,
+    ),
     # missing
-    ("missing lists the absent keys", {"missing": ["email", "phone", "attributes.comms.email_opt_in"]}, ["phone"]),
+    (
+        "missing lists the absent keys",
+        {"missing": ["email", "phone", "attributes.comms.email_opt_in"]},
+        ["phone"],
+    ),
     ("missing_some", {"missing_some": [1, ["email", "phone"]]}, []),
     # some / all / none over transaction items (var is relative to the item)
     ("some item is full price", {"some": [{"var": "transaction.items"}, {"var": "full_price"}]}, True),
     ("all items at least 10", {"all": [{"var": "transaction.items"}, {">=": [{"var": "price"}, 10]}]}, True),
     ("all items full price", {"all": [{"var": "transaction.items"}, {"var": "full_price"}]}, False),
-    ("none of the items is a gift card", {"none": [{"var": "transaction.items"}, {"==": [{"var": "sku"}, "GIFT"]}]}, True),
+    (
+        "none of the items is a gift card",
+        {"none": [{"var": "transaction.items"}, {"==": [{"var": "sku"}, "GIFT"]}]},
+        True,
+    ),
     ("all over an empty list is false", {"all": [[], True]}, False),
     # map / filter / reduce
-    ("count full-price items", {"reduce": [{"filter": [{"var": "transaction.items"}, {"var": "full_price"}]},
-                                           {"+": [{"var": "accumulator"}, 1]}, 0]}, 1),
-    ("units bought", {"reduce": [{"var": "transaction.items"}, {"+": [{"var": "accumulator"}, {"var": "current.quantity"}]}, 0]}, 3),
+    (
+        "count full-price items",
+        {
+            "reduce": [
+                {"filter": [{"var": "transaction.items"}, {"var": "full_price"}]},
+                {"+": [{"var": "accumulator"}, 1]},
+                0,
+            ]
+        },
+        1,
+    ),
+    (
+        "units bought",
+        {
+            "reduce": [
+                {"var": "transaction.items"},
+                {"+": [{"var": "accumulator"}, {"var": "current.quantity"}]},
+                0,
+            ]
+        },
+        3,
+    ),
     ("skus", {"map": [{"var": "transaction.items"}, {"var": "sku"}]}, ["A1", "B2"]),
     # strings
     ("cat", {"cat": ["Hi ", {"var": "first_name"}]}, "Hi Ava"),

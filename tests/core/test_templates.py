@@ -29,8 +29,16 @@ def test_filters_tojson_date_default_money():
         ' "plain": {{ aggregations.spend_12m | money | tojson }}, "tags": {{ flattened_tags | tojson }},'
         ' "badge": {{ (statuses | first).meta.portal_badge | tojson }}, "html": {{ "<b>&</b>" | tojson }}}'
     )
-    assert payload == {"name": "Ava", "day": "20 Nov 2026", "nick": "friend", "spend": "AUD 1,234.50",
-                       "plain": "1,234.50", "tags": ["a", "b"], "badge": "star", "html": "<b>&</b>"}
+    assert payload == {
+        "name": "Ava",
+        "day": "20 Nov 2026",
+        "nick": "friend",
+        "spend": "AUD 1,234.50",
+        "plain": "1,234.50",
+        "tags": ["a", "b"],
+        "badge": "star",
+        "html": "<b>&</b>",
+    }
 
 
 def test_a_missing_value_is_an_error_unless_defaulted():

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "kafka"))
-from broker import KafkaBroker  # noqa: E402
+from broker import KafkaBroker
 
 
 def _docker_engine_answers() -> bool:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-from http_server import Reply, ScriptedServer
-from support import write_config
 
+from http_server import Reply, ScriptedServer
 from reactor.config import load_config
 from reactor.delivery import Deliverer, HttpxSender, backoff, dead_letter, retry_after_seconds
+from support import write_config
 
 SECRET = "whsec-test-7f3a9c"
 TOKEN = "tok-live-5b1e22"
@@ -30,18 +30,34 @@ async def server():
 @pytest.fixture
 def target_for(tmp_path: Path):
     def make(path: str, **extra: object):
-        spec = {"id": "hook", "url": "${HOOK_BASE}" + path, "body": "{}",
-                "headers": {"Authorization": "Bearer ${HOOK_TOKEN}"}, "secret": "${HOOK_SECRET}", **extra}
-        root = write_config(tmp_path / f"cfg{random.random()}", {"targets/t.yaml": orjson.dumps({"targets": [spec]}).decode()})
+        spec = {
+            "id": "hook",
+            "url": "${HOOK_BASE}" + path,
+            "body": "{}",
+            "headers": {"Authorization": "Bearer ${HOOK_TOKEN}"},
+            "secret": "${HOOK_SECRET}",
+            **extra,
+        }
+        root = write_config(
+            tmp_path / f"cfg{random.random()}", {"targets/t.yaml": orjson.dumps({"targets": [spec]}).decode()}
+        )
         return load_config(root).targets["hook"]
 
     return make
 
 
 def action(action_id: str = "act-1") -> dict:
-    return {"id": action_id, "type": "target.send", "profile_id": "p-1", "reaction_id": "r", "event_id": "e",
-            "at": "2026-11-20T10:00:00Z", "config_version": "v", "target": "hook",
-            "payload": {"to": "ava@example.com", "n": 1}}
+    return {
+        "id": action_id,
+        "type": "target.send",
+        "profile_id": "p-1",
+        "reaction_id": "r",
+        "event_id": "e",
+        "at": "2026-11-20T10:00:00Z",
+        "config_version": "v",
+        "target": "hook",
+        "payload": {"to": "ava@example.com", "n": 1},
+    }
 
 
 @pytest.fixture
@@ -59,7 +75,9 @@ async def deliverer(server: ScriptedServer):
     await d.sender.aclose()  # type: ignore[attr-defined]
 
 
-async def test_a_delivery_is_signed_carries_its_idempotency_key_and_env_headers(server, deliverer, target_for):
+async def test_a_delivery_is_signed_carries_its_idempotency_key_and_env_headers(
+    server, deliverer, target_for
+):
     outcome, attempts = await deliverer.deliver(action(), target_for("/ok"))
     assert outcome.kind == "delivered" and [a.status for a in attempts] == [200]
     (got,) = server.requests_to("/ok")
@@ -72,9 +90,13 @@ async def test_a_delivery_is_signed_carries_its_idempotency_key_and_env_headers(
     assert got.headers["X-Reactor-Signature"] == expected
 
 
-async def test_two_503s_then_200_is_one_delivery_in_three_attempts_with_one_key(server, deliverer, target_for):
+async def test_two_503s_then_200_is_one_delivery_in_three_attempts_with_one_key(
+    server, deliverer, target_for
+):
     server.script("/flaky", Reply(503), Reply(503), Reply(200))
-    outcome, attempts = await deliverer.deliver(action("act-flaky"), target_for("/flaky"), sleep=deliverer.no_wait)
+    outcome, attempts = await deliverer.deliver(
+        action("act-flaky"), target_for("/flaky"), sleep=deliverer.no_wait
+    )
     assert outcome.kind == "delivered"
     assert [a.status for a in attempts] == [503, 503, 200]
     assert {r.headers["Idempotency-Key"] for r in server.requests_to("/flaky")} == {"act-flaky"}
@@ -103,7 +125,9 @@ async def test_400_goes_straight_to_the_dead_letters(server, deliverer, target_f
 
 async def test_exhausted_retries_go_to_the_dead_letters_with_every_status(server, deliverer, target_for):
     server.script("/down", *[Reply(500)] * 3)
-    outcome, attempts = await deliverer.deliver(action(), target_for("/down", max_attempts=3), sleep=deliverer.no_wait)
+    outcome, attempts = await deliverer.deliver(
+        action(), target_for("/down", max_attempts=3), sleep=deliverer.no_wait
+    )
     assert outcome.kind == "dead" and outcome.code == "attempts_exhausted"
     record = dead_letter(action(), "hook", outcome, attempts)
     assert [a["status"] for a in record["attempts"]] == [500, 500, 500]
@@ -112,7 +136,9 @@ async def test_exhausted_retries_go_to_the_dead_letters_with_every_status(server
 
 async def test_a_server_that_hangs_hits_the_timeout_and_is_retried(server, deliverer, target_for):
     server.script("/slow", Reply(200, delay=3), Reply(200))
-    outcome, attempts = await deliverer.deliver(action(), target_for("/slow", timeout=0.5), sleep=deliverer.no_wait)
+    outcome, attempts = await deliverer.deliver(
+        action(), target_for("/slow", timeout=0.5), sleep=deliverer.no_wait
+    )
     assert outcome.kind == "delivered"
     assert [a.status for a in attempts] == [None, 200]
     assert attempts[0].error == "timed out after 0.5s"
@@ -120,7 +146,9 @@ async def test_a_server_that_hangs_hits_the_timeout_and_is_retried(server, deliv
 
 async def test_connection_refused_is_retried(deliverer, target_for, server):
     deliverer.environ = {**deliverer.environ, "HOOK_BASE": "http://127.0.0.1:1"}
-    outcome, attempts = await deliverer.deliver(action(), target_for("/x", max_attempts=2), sleep=deliverer.no_wait)
+    outcome, attempts = await deliverer.deliver(
+        action(), target_for("/x", max_attempts=2), sleep=deliverer.no_wait
+    )
     assert outcome.kind == "dead" and [a.status for a in attempts] == [None, None]
     assert "ConnectError" in (attempts[0].error or "")
 
@@ -137,9 +165,18 @@ async def test_secrets_never_reach_dead_letters_or_logs(server, deliverer, targe
     server.script("/bad", Reply(401))
     outcome, attempts = await deliverer.deliver(action(), target_for("/bad"), sleep=deliverer.no_wait)
     deliverer.environ = {**deliverer.environ, "HOOK_BASE": f"http://{TOKEN}@127.0.0.1:1"}
-    outcome2, attempts2 = await deliverer.deliver(action(), target_for("/x", max_attempts=1), sleep=deliverer.no_wait)
-    text = orjson.dumps([dead_letter(action(), "hook", outcome, attempts),
-                         dead_letter(action(), "hook", outcome2, attempts2)]).decode() + caplog.text
+    outcome2, attempts2 = await deliverer.deliver(
+        action(), target_for("/x", max_attempts=1), sleep=deliverer.no_wait
+    )
+    text = (
+        orjson.dumps(
+            [
+                dead_letter(action(), "hook", outcome, attempts),
+                dead_letter(action(), "hook", outcome2, attempts2),
+            ]
+        ).decode()
+        + caplog.text
+    )
     assert SECRET not in text and TOKEN not in text
 
 

@@ -119,8 +119,7 @@ def ensure_jars(jars_dir: Path = JARS_DIR, pom: Path = POM) -> Path:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0 or not any(jars_dir.glob("*.jar")):
         raise BrokerError(
-            f"{' '.join(cmd)} failed (rc={proc.returncode}):\n"
-            f"{proc.stdout[-4000:]}{proc.stderr[-4000:]}"
+            f"{' '.join(cmd)} failed (rc={proc.returncode}):\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}"
         )
     return jars_dir
 
@@ -325,9 +324,7 @@ class KafkaBroker:
         props = self.workdir / "server.properties"
         log4j = self.workdir / "log4j2.properties"
         data_dir = self.workdir / "data"
-        props.write_text(
-            server_properties(self.port, self.controller_port, data_dir, self.properties)
-        )
+        props.write_text(server_properties(self.port, self.controller_port, data_dir, self.properties))
         log4j.write_text(LOG4J2_PROPERTIES)
         log4j_opt = f"-Dlog4j2.configurationFile={log4j}"
 
@@ -368,9 +365,7 @@ class KafkaBroker:
             if port_open(self.port) and READY_MARKER in self._read_log(self._log_offset):
                 return
             if time.monotonic() > deadline:
-                raise BrokerError(
-                    f"Kafka broker not ready after {timeout:.0f}s:\n{self.log_tail()}"
-                )
+                raise BrokerError(f"Kafka broker not ready after {timeout:.0f}s:\n{self.log_tail()}")
             time.sleep(0.1)
 
     def _run_tool(self, cmd: Sequence[str]) -> str:
@@ -401,9 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a broker in the foreground until Ctrl-C / SIGTERM."""
     parser = argparse.ArgumentParser(description="Run a local single-node Kafka broker (KRaft).")
     parser.add_argument("--port", type=int, help="PLAINTEXT port (default: a free one)")
-    parser.add_argument(
-        "--workdir", type=Path, help="config/data dir (default: temp dir, deleted on exit)"
-    )
+    parser.add_argument("--workdir", type=Path, help="config/data dir (default: temp dir, deleted on exit)")
     parser.add_argument("--heap", default="512m", help="JVM heap, e.g. 512m (default)")
     parser.add_argument("--timeout", type=float, default=60.0, help="startup timeout in seconds")
     parser.add_argument(
