@@ -22,13 +22,11 @@ import argparse
 import asyncio
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
@@ -41,6 +39,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "kafka"))
 sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 PARTITIONS = 4
 
@@ -145,67 +144,19 @@ def rate_of(messages: list[Any], count: int) -> float:
     return count / max((stamps[-1] - stamps[0]) / 1000, 1e-3)
 
 
-class Worker:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
-        self.proc: subprocess.Popen[bytes] | None = None
+def isolated_env(bootstrap: str, data: Path) -> dict[str, str]:
+    """A deployment of its own (topics, group, web port), as the e2e tests use."""
+    from harness import free_port, worker_env
 
-    def __enter__(self) -> Worker:
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "reactor", "worker"],
-                env=self.env,
-                cwd=REPO,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                url = f"http://127.0.0.1:{self.env['REACTOR_WEB_PORT']}/healthz"
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if orjson.loads(response.read()).get("ready"):
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"worker not ready; see {self.log}")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-
-
-def worker_env(bootstrap: str, data: Path) -> dict[str, str]:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    run = uuid.uuid4().hex[:6]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REACTOR_")}
-    env.update(
-        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        REACTOR_CONFIG=str(REPO),
-        REACTOR_APP_ID=f"bench-{run}",
-        REACTOR_PROFILE_TOPIC=f"{run}.profile.updated",
-        REACTOR_TRANSACTION_TOPIC=f"{run}.transaction.created",
-        REACTOR_ACTIONS_TOPIC=f"{run}.actions",
-        REACTOR_DLQ_TOPIC=f"{run}.dlq",
-        REACTOR_DELIVERIES_DLQ_TOPIC=f"{run}.ddlq",
-        REACTOR_DELIVERIES_RETRY_TOPIC=f"{run}.retry",
-        REACTOR_PARTITIONS=str(PARTITIONS),
-        REACTOR_DELIVER="false",
-        REACTOR_WEB_PORT=str(port),
-        REACTOR_DATA_DIR=str(data / run),
-        REACTOR_LOG_LEVEL="warning",
-    )
+    env = worker_env(bootstrap, data, REACTOR_LOG_LEVEL="warning", REACTOR_TICK_INTERVAL="15")
+    env["REACTOR_WEB_PORT"] = str(free_port())
     return env
+
+
+def start_worker(env: dict[str, str], log: Path) -> Any:
+    from harness import WorkerProcess
+
+    return WorkerProcess(env, log).start(ready_timeout=120)
 
 
 def expected_actions(lines: list[bytes]) -> int:
@@ -249,7 +200,7 @@ def main() -> None:
         plain = rate_of(asyncio.run(read(bootstrap, f"{run}.out", len(lines), 120)), len(lines))
 
         # 2. One reactor worker on a backlog of the same events.
-        env = worker_env(bootstrap, tmp)
+        env = isolated_env(bootstrap, tmp)
         topic_of = {
             "profile.updated": env["REACTOR_PROFILE_TOPIC"],
             "transaction.created": env["REACTOR_TRANSACTION_TOPIC"],
@@ -257,27 +208,33 @@ def main() -> None:
         }
         asyncio.run(create_topics(bootstrap, [topic_of["profile.updated"], topic_of["transaction.created"]]))
         asyncio.run(produce(bootstrap, topic_of, lines))
-        with Worker(env, tmp / "worker.log"):
+        worker = start_worker(env, tmp / "worker.log")
+        try:
             actions = asyncio.run(read(bootstrap, env["REACTOR_ACTIONS_TOPIC"], wanted, 600))
+        finally:
+            worker.stop()
         reactor_rate = len(lines) / max(
             (max(a.timestamp for a in actions) - min(a.timestamp for a in actions)) / 1000, 1e-3
         )
 
         # 3. Latency at a steady rate, on fresh topics with a running worker.
-        env = worker_env(bootstrap, tmp)
+        env = isolated_env(bootstrap, tmp)
         topic_of = {
             "profile.updated": env["REACTOR_PROFILE_TOPIC"],
             "transaction.created": env["REACTOR_TRANSACTION_TOPIC"],
             "profile.deleted": env["REACTOR_PROFILE_TOPIC"],
         }
         steady = events(int(args.rate * args.seconds), args.profiles, seed=11)
-        with Worker(env, tmp / "worker2.log"):
+        worker = start_worker(env, tmp / "worker2.log")
+        try:
             asyncio.run(produce(bootstrap, topic_of, steady, rate=args.rate))
             time.sleep(3)
             inputs = asyncio.run(read(bootstrap, topic_of["transaction.created"], 10**9, 10)) + asyncio.run(
                 read(bootstrap, topic_of["profile.updated"], 10**9, 10)
             )
             outputs = asyncio.run(read(bootstrap, env["REACTOR_ACTIONS_TOPIC"], 10**9, 10))
+        finally:
+            worker.stop()
         sent_at = {orjson.loads(m.value)["id"]: m.timestamp for m in inputs}
         latencies = sorted(
             m.timestamp - sent_at[event_id]

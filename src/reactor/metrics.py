@@ -49,6 +49,9 @@ class Metrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.stalls = Counter(
+            "reactor_partition_stalls", "Input partitions fetched again after a stall", registry=r
+        )
         self.reloads = Counter(
             "reactor_config_reloads", "Configuration reloads, by outcome", ["outcome"], registry=r
         )

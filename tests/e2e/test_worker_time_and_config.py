@@ -139,8 +139,8 @@ def test_hot_reload_swaps_a_good_config_and_keeps_the_last_good_one_on_a_bad_one
     actions = consume(kafka_bootstrap, env["REACTOR_ACTIONS_TOPIC"], lambda r: len(r) >= 3)
     assert [(a["profile_id"], a["tag"], a["config_version"]) for a in actions] == [
         ("p-1", "hello", first_version),
+        ("p-2", "again", second_version),  # same priority: by id
         ("p-2", "hello", second_version),
-        ("p-2", "again", second_version),
     ]
 
     good = rules.read_text()
