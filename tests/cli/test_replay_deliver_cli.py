@@ -7,6 +7,7 @@ import sys
 
 import orjson
 import pytest
+
 from http_server import Reply, ScriptedServer
 from support import REPO, profile_updated, write_config
 
