@@ -148,7 +148,14 @@ def isolated_env(bootstrap: str, data: Path) -> dict[str, str]:
     """A deployment of its own (topics, group, web port), as the e2e tests use."""
     from harness import free_port, worker_env
 
-    env = worker_env(bootstrap, data, REACTOR_LOG_LEVEL="warning", REACTOR_TICK_INTERVAL="15")
+    env = worker_env(
+        bootstrap,
+        data,
+        REACTOR_LOG_LEVEL=os.environ.get("BENCH_WORKER_LOG_LEVEL", "warning"),
+        REACTOR_TICK_INTERVAL="15",
+        REACTOR_SESSION_TIMEOUT="10",
+        REACTOR_ORDER_WAIT=os.environ.get("BENCH_ORDER_WAIT", "0.2"),
+    )
     env["REACTOR_WEB_PORT"] = str(free_port())
     return env
 
@@ -183,7 +190,7 @@ def main() -> None:
 
             broker = stack.enter_context(KafkaBroker())
             bootstrap = broker.bootstrap
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        tmp = Path(os.environ.get("BENCH_TMP") or stack.enter_context(tempfile.TemporaryDirectory()))
         lines = events(args.events, args.profiles)
         wanted = expected_actions(lines)
 

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     log_level: str = "info"
     #: How often time-driven work (expiry, automations) runs, in seconds (<= 60).
     tick_interval: float = Field(15.0, gt=0, le=60)
+    #: At most how long (seconds) a partition's events wait for the other input
+    #: topic, which seems to lag, so that they run in event-time order.
+    order_wait: float = Field(0.2, ge=0, le=10)
     #: How often the configuration root is checked for changes, in seconds.
     reload_interval: float = Field(2.0, gt=0)
 

@@ -64,7 +64,6 @@ log = logging.getLogger("reactor.worker")
 
 BATCH = 2000  # events per batch at most
 BATCH_WITHIN = 0.01  # seconds to wait for a batch to fill
-MAX_IDLE = 1.0  # seconds an input partition's events wait for another topic that lags
 _RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
 
@@ -229,7 +228,7 @@ class Worker:
         self._profiles: dict[int, dict[bytes, str | None]] = {}
         self._config_stamp = self._stamp()
         self._processed: dict[tuple[str, int], int] = {}
-        self._merge = _Merge(settings.input_topics, MAX_IDLE)
+        self._merge = _Merge(settings.input_topics, settings.order_wait)
         self._stalls: dict[tuple[str, int], tuple[tuple[int, int], int]] = {}
         self.app = self._build_app()
 
@@ -283,7 +282,7 @@ class Worker:
         app.timer(s.tick_interval, on_leader=True)(self._send_ticks)
         app.timer(s.reload_interval)(self._maybe_reload)
         app.timer(5.0)(self._measure_lag)
-        app.timer(MAX_IDLE / 2)(self._nudge)
+        app.timer(max(s.order_wait / 2, 0.05))(self._nudge)
         app.on_rebalance_complete.connect(self._on_rebalance)
         app.on_partitions_revoked.connect(self._on_revoked)
         app.web.web_app.router.add_get("/metrics", self._metrics_page)
@@ -315,9 +314,11 @@ class Worker:
                     self._merge.add(event, self._decode(event, batch))
             released = self._merge.release(self._caught_up, time.monotonic())
             if log.isEnabledFor(logging.DEBUG):
+                now_ms = time.time() * 1000
                 log.debug(
                     "batch",
                     extra={
+                        "delays_ms": [round(now_ms - e.message.timestamp * 1000) for e in events[:50]],
                         "generation": generation,
                         "received": [
                             (e.message.topic, e.message.partition, e.message.offset) for e in events
