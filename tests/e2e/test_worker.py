@@ -78,10 +78,11 @@ def deployment(kafka_bootstrap, tmp_path):
         worker.stop()
 
 
-def test_the_worker_gives_the_same_actions_as_replay(kafka_bootstrap, deployment):
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_the_worker_gives_the_same_actions_as_replay(kafka_bootstrap, deployment, store):
     env = deployment.env
     expected = event_driven(replay_actions())
-    worker = deployment()
+    worker = deployment(REACTOR_STORE=store)
     publish(env, EXAMPLES)
     got = consume(
         kafka_bootstrap, env["REACTOR_ACTIONS_TOPIC"], lambda r: len(event_driven(r)) >= len(expected)
@@ -158,14 +159,15 @@ def test_two_workers_share_the_partitions_and_lose_nothing_across_rebalances(kaf
     assert a.health()["ready"]
 
 
-def test_a_worker_killed_mid_stream_resumes_from_its_changelog(kafka_bootstrap, deployment):
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_a_worker_killed_mid_stream_resumes_from_its_changelog(kafka_bootstrap, deployment, store):
     env = deployment.env
     expected = of_events(replay_actions())
-    worker = deployment()
+    worker = deployment(REACTOR_STORE=store)
     publish(env, EXAMPLES)
     consume(kafka_bootstrap, env["REACTOR_ACTIONS_TOPIC"], lambda r: len(r) >= 50)
-    worker.kill()  # SIGKILL, mid-stream
-    deployment()
+    worker.kill()  # SIGKILL, mid-stream (RocksDB: its files stay, as on a real host)
+    deployment(REACTOR_STORE=store)
     got = consume(
         kafka_bootstrap,
         env["REACTOR_ACTIONS_TOPIC"],
