@@ -31,7 +31,6 @@ def rss_bytes() -> int:
 
 def main() -> None:
     from core import generate_events
-
     from reactor.config import load_config
     from reactor.replay import Replay
 
@@ -53,12 +52,18 @@ def main() -> None:
     mean = sum(sizes) / held
     p99 = sizes[int(held * 0.99) - 1]
     per_profile_rss = (after - before) / held
-    print(f"memory benchmark: {held:,} profiles, {args.events_per_profile} events each on average, sample config")
-    print(f"  state per profile (table value, JSON): mean {mean:,.0f} B, p99 {p99:,} B, max {sizes[-1]:,} B"
-          f"  (goal <= 2,048 B: {'met' if mean <= 2048 else 'not met'})")
-    print(f"  replay RSS growth: {per_profile_rss:,.0f} B per profile; "
-          f"1 M profiles ~ {per_profile_rss * 1_000_000 / 2**30:.1f} GiB in replay, "
-          f"~ {(mean + 120) * 1_000_000 / 2**30:.1f} GiB as a worker's memory-store table (value + key + dict entry)")
+    print(
+        f"memory benchmark: {held:,} profiles, {args.events_per_profile} events each on average, sample config"
+    )
+    print(
+        f"  state per profile (table value, JSON): mean {mean:,.0f} B, p99 {p99:,} B, max {sizes[-1]:,} B"
+        f"  (goal <= 2,048 B: {'met' if mean <= 2048 else 'not met'})"
+    )
+    print(
+        f"  replay RSS growth: {per_profile_rss:,.0f} B per profile; "
+        f"1 M profiles ~ {per_profile_rss * 1_000_000 / 2**30:.1f} GiB in replay, "
+        f"~ {(mean + 120) * 1_000_000 / 2**30:.1f} GiB as a worker's memory-store table (value + key + dict entry)"
+    )
 
 
 if __name__ == "__main__":
