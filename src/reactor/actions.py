@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from reactor.config import StatusSpec
+from reactor.specs import StatusSpec
 
 __all__ = ["Action", "ReactionFailure", "action_id", "best_modifier", "round_points"]
 

@@ -16,25 +16,19 @@ import hashlib
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StringConstraints,
     ValidationError,
 )
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from reactor.clock import parse_duration, parse_instant
 from reactor.errors import ConfigError, ConfigIssue
 from reactor.events import PROFILE_UPDATED, TRANSACTION_CREATED
 from reactor.rules import (
@@ -47,6 +41,20 @@ from reactor.rules import (
     compile_condition,
 )
 from reactor.schedules import Schedule
+from reactor.specs import (
+    SPECS,
+    STEP_TYPES,
+    AutomationSpec,
+    BenefitSpec,
+    FilterStep,
+    LimitSpec,
+    PointsAwardStep,
+    RewardCreateStep,
+    RuleSpec,
+    StatusSpec,
+    TargetSendStep,
+    TargetSpec,
+)
 from reactor.templates import Template, TemplateSyntaxProblem, compile_template
 
 __all__ = [
@@ -63,183 +71,11 @@ __all__ = [
 TOP_LEVEL_KEYS = ("statuses", "benefits", "reactions", "automations", "targets")
 CONFIG_DIRS = ("reactions", "targets")
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-Handle = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
-
-
-def _instant(value: Any) -> datetime:
-    return parse_instant(value.isoformat() if isinstance(value, datetime) else value)
-
-
-Instant = Annotated[datetime, BeforeValidator(_instant)]
-
-
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class LimitSpec(_Spec):
-    """`{per_profile: N}` (ever) or `{per_profile: N, window: 30d}` (rolling)."""
-
-    per_profile: Annotated[int, Field(ge=1)]
-    window: Duration | None = None
-
-
-class ModifiersSpec(_Spec):
-    reward_extra_days: Annotated[int, Field(ge=0)] | None = None
-    benefit_extra_days: Annotated[int, Field(ge=0)] | None = None
-    tier_points_multiplier: Annotated[float, Field(gt=0)] | None = None
-    reward_points_multiplier: Annotated[float, Field(gt=0)] | None = None
-
-
-class StatusSpec(_Spec):
-    handle: Handle
-    name: str
-    rank: Annotated[int, Field(ge=1)]
-    group: str | None = None
-    exclusive: bool = False
-    customer_facing: bool = True
-    default_duration: Duration | None = None
-    modifiers: ModifiersSpec = ModifiersSpec()
-    grants: list[Handle] = []
-    meta: dict[str, Any] = {}
-
-
-class BenefitSpec(_Spec):
-    handle: Handle
-    name: str
-    kind: Handle
-    value: float | None = None
-    applies_to: str | None = None
-    valid_for: Duration | None = None
-    meta: dict[str, Any] = {}
-
-
-class FilterStep(_Spec):
-    type: Literal["filter"]
-    when: Any
-
-
-class StatusApplyStep(_Spec):
-    type: Literal["status.apply"]
-    status: Handle
-    duration: Duration | None = None
-
-
-class StatusRemoveStep(_Spec):
-    type: Literal["status.remove"]
-    status: Handle
-
-
-class TagAddStep(_Spec):
-    type: Literal["tag.add"]
-    tag: Handle
-
-
-class TagRemoveStep(_Spec):
-    type: Literal["tag.remove"]
-    tag: Handle
-
-
-class BenefitCreateStep(_Spec):
-    type: Literal["benefit.create"]
-    benefit: Handle
-
-
-class RewardCreateStep(_Spec):
-    type: Literal["reward.create"]
-    amount: Any
-    currency: Handle | None = None
-    valid_for: Duration
-
-
-class PointsAwardStep(_Spec):
-    type: Literal["points.award"]
-    kind: Literal["tier", "reward"]
-    points: Any
-
-
-class TargetSendStep(_Spec):
-    type: Literal["target.send"]
-    target: Handle
-
-
-StepSpec = Annotated[
-    FilterStep
-    | StatusApplyStep
-    | StatusRemoveStep
-    | TagAddStep
-    | TagRemoveStep
-    | BenefitCreateStep
-    | RewardCreateStep
-    | PointsAwardStep
-    | TargetSendStep,
-    Field(discriminator="type"),
-]
-STEP_TYPES = (
-    "filter",
-    "status.apply",
-    "status.remove",
-    "tag.add",
-    "tag.remove",
-    "benefit.create",
-    "reward.create",
-    "points.award",
-    "target.send",
-)
-
-
-class _RuleSpec(_Spec):
-    id: Handle
-    name: str | None = None
-    description: str | None = None
-    enabled: bool = True
-    when: Any = None
-    limit: LimitSpec | None = None
-    priority: int = 100
-    actions: Annotated[list[StepSpec], Field(min_length=1)]
-
-
-class ReactionSpec(_RuleSpec):
-    on: Annotated[list[Literal["profile.updated", "transaction.created"]], Field(min_length=1)]
-
-
-class AutomationSpec(_RuleSpec):
-    schedule: str | None = None
-    timezone: str = "UTC"
-    every: Duration | None = None
-    at: Instant | None = None
-
-
-class TargetSpec(_Spec):
-    id: Handle
-    name: str | None = None
-    url: Handle
-    method: Literal["POST", "PUT", "PATCH"] = "POST"
-    headers: dict[str, str] = {}
-    secret: str | None = None
-    template: str | None = None
-    body: str | None = None
-    limit: LimitSpec | None = None
-    max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
-    timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
-    concurrency: Annotated[int, Field(ge=1, le=256)] = 4
-    rate_limit: Annotated[float, Field(gt=0)] | None = None
-
-
-_SPECS: dict[str, type[_Spec]] = {
-    "statuses": StatusSpec,
-    "benefits": BenefitSpec,
-    "reactions": ReactionSpec,
-    "automations": AutomationSpec,
-    "targets": TargetSpec,
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Step:
     """One step of a chain, with its rule or amount compiled. `index` is the
-    step's place in the YAML list (-1 for a `when` shorthand)."""
+    step's place in the YAML list."""
 
     spec: Any
     where: str
@@ -447,7 +283,7 @@ class _Loader:
             return
         for key in document:
             line, col = _position(document, [key])
-            if key not in _SPECS:
+            if key not in SPECS:
                 close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
                 hint = f" (did you mean `{close[0]}`?)" if close else ""
                 self.issue(rel, line, col, f"unknown top-level key `{key}`{hint}")
@@ -467,7 +303,7 @@ class _Loader:
             self.issue(rel, line + 1, col + 1, f"each entry of `{section}` must be a mapping")
             return
         try:
-            spec = _SPECS[section].model_validate(_plain(node))
+            spec = SPECS[section].model_validate(_plain(node))
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
                 loc = [p for p in error["loc"] if not (isinstance(p, str) and p in STEP_TYPES)]
@@ -497,7 +333,7 @@ class _Compiler:
 
     def __init__(self, loader: _Loader) -> None:
         self.loader = loader
-        self.by_section: dict[str, dict[str, _Item]] = {s: {} for s in _SPECS}
+        self.by_section: dict[str, dict[str, _Item]] = {s: {} for s in SPECS}
 
     def issue_at(self, item: _Item, path: Sequence[Any], message: str, value: bool = True) -> None:
         line, col = _value_position(item.node, path) if value else _position(item.node, path)
@@ -590,7 +426,7 @@ class _Compiler:
         return compile_amount(source, _where(item, path))
 
     def steps(self, item: _Item) -> tuple[Step, ...] | None:
-        spec: _RuleSpec = item.spec
+        spec: RuleSpec = item.spec
         steps: list[Step] = []
         ok = True
         for i, step in enumerate(spec.actions):

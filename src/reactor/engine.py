@@ -26,21 +26,7 @@ from typing import Any
 
 from reactor.actions import Action, ReactionFailure, action_id, best_modifier, round_points
 from reactor.clock import shift
-from reactor.config import (
-    BenefitCreateStep,
-    Config,
-    FilterStep,
-    PointsAwardStep,
-    Reaction,
-    RewardCreateStep,
-    StatusApplyStep,
-    StatusRemoveStep,
-    StatusSpec,
-    Step,
-    TagAddStep,
-    TagRemoveStep,
-    TargetSendStep,
-)
+from reactor.config import Config, Reaction, Step
 from reactor.context import PARTS, ContextView, profile_view
 from reactor.errors import RuleError, TemplateError
 from reactor.events import (
@@ -51,6 +37,18 @@ from reactor.events import (
     Event,
 )
 from reactor.rules import ContextData
+from reactor.specs import (
+    BenefitCreateStep,
+    FilterStep,
+    PointsAwardStep,
+    RewardCreateStep,
+    StatusApplyStep,
+    StatusRemoveStep,
+    StatusSpec,
+    TagAddStep,
+    TagRemoveStep,
+    TargetSendStep,
+)
 from reactor.state import ProfileState, round_money
 
 __all__ = ["Observer", "Outcome", "expire", "next_expiry", "process", "schedule_event"]

@@ -5,7 +5,8 @@
      ├── ConfigError       one or more problems in the YAML configuration
      ├── RuleError         a JSON Logic rule or amount failed while running
      ├── TemplateError     a target template failed to render valid JSON
-     └── DeliveryError     an HTTP delivery that cannot succeed
+     ├── DeliveryError     an HTTP delivery that cannot succeed
+     └── TopicError        Kafka topics that do not agree on partitions
 
 Each error carries where it happened (file, line, offset, field) as keywords, so
 that every message a user reads names the place to look.
@@ -24,6 +25,7 @@ __all__ = [
     "ReactorError",
     "RuleError",
     "TemplateError",
+    "TopicError",
 ]
 
 
@@ -103,3 +105,9 @@ class DeliveryError(ReactorError):
         self.message = message
         self.target = target
         self.status = status
+
+
+class TopicError(ReactorError):
+    """Raised when the worker's topics cannot be made to agree: input topics
+    with different partition counts, or an internal topic (changelog, ticks)
+    sized differently from the inputs, which would crash-loop Faust's table."""

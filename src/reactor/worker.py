@@ -33,8 +33,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +42,6 @@ from typing import Any
 import faust
 import orjson
 from aiohttp import web
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.streams import _current_event  # table writes are keyed by the event being handled
 from faust.types import TP
 
@@ -54,9 +52,11 @@ from reactor.engine import Outcome, expire, next_expiry, process, schedule_event
 from reactor.errors import ConfigError, InvalidEvent
 from reactor.events import Event, decode_event
 from reactor.metrics import Metrics, configure_logging
+from reactor.ordering import EventTimeMerge
 from reactor.replay import dead_letter as event_dead_letter
 from reactor.settings import Settings
 from reactor.state import ProfileState
+from reactor.topics import TopicError, ensure_topics
 
 __all__ = ["TopicError", "Worker", "ensure_topics", "run_worker"]
 
@@ -65,71 +65,6 @@ log = logging.getLogger("reactor.worker")
 BATCH = 2000  # events per batch at most
 BATCH_WITHIN = 0.01  # seconds to wait for a batch to fill
 _RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-
-
-class TopicError(RuntimeError):
-    """Raised when the topics cannot be made to agree (partition counts)."""
-
-
-# --- topics ------------------------------------------------------------------
-
-
-async def _partition_counts(admin: AIOKafkaAdminClient, topics: Sequence[str]) -> dict[str, int]:
-    # describe_topics() asks with auto-creation on: only describe what exists.
-    existing = set(await admin.list_topics())
-    wanted = [t for t in topics if t in existing]
-    if not wanted:
-        return {}
-    return {
-        d["topic"]: len(d["partitions"]) for d in await admin.describe_topics(wanted) if d["error_code"] == 0
-    }
-
-
-async def ensure_topics(settings: Settings, internal: Sequence[str]) -> int:
-    """Create missing topics and return the partition count every co-partitioned
-    topic must share: that of the existing input topics, else `settings.partitions`.
-
-    Raises TopicError when existing topics disagree, which would otherwise make
-    Faust's table crash-loop (PartitionsMismatch).
-    """
-    inputs = list(settings.input_topics)
-    copartitioned = [*inputs, *internal]
-    others = [
-        settings.actions_topic,
-        settings.dlq_topic,
-        settings.deliveries_dlq_topic,
-        settings.deliveries_retry_topic,
-    ]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    await admin.start()
-    try:
-        existing = await _partition_counts(admin, copartitioned + others)
-        found = {t: existing[t] for t in inputs if t in existing}
-        if len(set(found.values())) > 1:
-            raise TopicError(f"input topics have different partition counts: {found}")
-        partitions = next(iter(found.values()), settings.partitions)
-        wrong = {t: existing[t] for t in internal if t in existing and existing[t] != partitions}
-        if wrong:
-            raise TopicError(
-                f"topics {wrong} must have {partitions} partitions like the input topics; "
-                "delete them (the worker recreates them) or recreate the inputs"
-            )
-        missing = [t for t in copartitioned + others if t not in existing]
-        if missing:
-            response = await admin.create_topics(
-                [NewTopic(t, partitions, settings.replication_factor) for t in missing]
-            )
-            # 36: created meanwhile by another worker
-            errors = [(t, code, msg) for t, code, msg in response.topic_errors if code not in (0, 36)]
-            if errors:
-                raise TopicError(f"cannot create topics: {errors}")
-            for _ in range(100):  # new topics take a moment to show in metadata
-                if len(await _partition_counts(admin, missing)) == len(missing):
-                    break
-                await asyncio.sleep(0.1)
-        return partitions
-    finally:
-        await admin.close()
 
 
 # --- the worker ------------------------------------------------------------------
@@ -152,65 +87,11 @@ class _Batch:
     sends: list[Any] = field(default_factory=list)
 
 
-class _Merge:
-    """Puts one partition's events from the input topics back in event-time
-    order, as Kafka Streams does for co-partitioned inputs: Kafka orders each
-    topic partition, never two topics against each other, and a profile's
-    snapshot and transactions come on two topics.
+def _of_generation(generation: int) -> Callable[[Any], bool]:
+    def keep(message: Any) -> bool:
+        return bool(message.generation_id == generation)
 
-    Each topic partition keeps its own order. The next event of a partition is
-    the earliest head among its topics, taken only when every topic of the
-    partition has an event waiting or has nothing more in Kafka for now (so
-    nothing earlier can still come), or after `max_idle` seconds of waiting.
-    Events that cannot be decoded go first: they have no time and no profile.
-    """
-
-    def __init__(self, topics: Sequence[str], max_idle: float) -> None:
-        self.topics = list(topics)
-        self.max_idle = max_idle
-        self.queues: dict[tuple[str, int], deque[tuple[faust.EventT, Event | None]]] = defaultdict(deque)
-        self.waiting_since: dict[int, float] = {}
-
-    def add(self, event: faust.EventT, decoded: Event | None) -> None:
-        message = event.message
-        self.queues[(message.topic, message.partition)].append((event, decoded))
-
-    def _head_key(self, item: tuple[faust.EventT, Event | None], topic: str) -> tuple[str, int]:
-        decoded = item[1]
-        return ("" if decoded is None else decoded.occurred_at, self.topics.index(topic))
-
-    def release(
-        self, caught_up: Callable[[str, int], bool], now: float
-    ) -> list[tuple[faust.EventT, Event | None]]:
-        out = []
-        for partition in sorted({p for (_, p), q in self.queues.items() if q}):
-            queues = [(t, self.queues[(t, partition)]) for t in self.topics]
-            while True:
-                ready = [(t, q) for t, q in queues if q]
-                if not ready:
-                    self.waiting_since.pop(partition, None)
-                    break
-                lagging = [t for t, q in queues if not q and not caught_up(t, partition)]
-                if lagging:
-                    since = self.waiting_since.setdefault(partition, now)
-                    if now - since < self.max_idle:
-                        break
-                _topic, queue = min(ready, key=lambda tq: self._head_key(tq[1][0], tq[0]))
-                out.append(queue.popleft())
-                self.waiting_since.pop(partition, None)
-        return out
-
-    def drop_generations_other_than(self, generation: int) -> None:
-        for tp, queue in self.queues.items():
-            if queue and any(event.message.generation_id != generation for event, _ in queue):
-                self.queues[tp] = deque(i for i in queue if i[0].message.generation_id == generation)
-
-    def drop_partitions(self, tps: Iterable[tuple[str, int]]) -> None:
-        for tp in tps:
-            self.queues.pop(tp, None)
-
-    def overdue(self, now: float) -> list[int]:
-        return [p for p, since in self.waiting_since.items() if now - since >= self.max_idle]
+    return keep
 
 
 class Worker:
@@ -228,7 +109,7 @@ class Worker:
         self._profiles: dict[int, dict[bytes, str | None]] = {}
         self._config_stamp = self._stamp()
         self._processed: dict[tuple[str, int], int] = {}
-        self._merge = _Merge(settings.input_topics, settings.order_wait)
+        self._merge: EventTimeMerge[Any] = EventTimeMerge(settings.input_topics, settings.order_wait)
         self._stalls: dict[tuple[str, int], tuple[tuple[int, int], int]] = {}
         self.app = self._build_app()
 
@@ -304,30 +185,19 @@ class Worker:
             # Messages fetched before a rebalance are Kafka's to deliver again
             # (to us or the new owner): drop them unprocessed and unacked, as
             # Faust's own streams do.
-            self._merge.drop_generations_other_than(generation)
+            self._merge.drop(_of_generation(generation))
             for event in events:
                 if event.message.generation_id != generation:
                     continue
                 if event.message.topic == ticks_topic:
                     ticks.append(event)
                 else:
-                    self._merge.add(event, self._decode(event, batch))
-            released = self._merge.release(self._caught_up, time.monotonic())
+                    decoded = self._decode(event, batch)
+                    occurred_at = decoded.occurred_at if decoded is not None else None
+                    self._merge.add(event.message, occurred_at, (event, decoded))
+            released = [pair for _, pair in self._merge.release(self._caught_up, time.monotonic())]
             if log.isEnabledFor(logging.DEBUG):
-                now_ms = time.time() * 1000
-                log.debug(
-                    "batch",
-                    extra={
-                        "delays_ms": [round(now_ms - e.message.timestamp * 1000) for e in events[:50]],
-                        "generation": generation,
-                        "received": [
-                            (e.message.topic, e.message.partition, e.message.offset) for e in events
-                        ],
-                        "released": [
-                            (e.message.topic, e.message.partition, e.message.offset) for e, _ in released
-                        ],
-                    },
-                )
+                self._log_batch(events, released, generation)
             for event, decoded in released:
                 if decoded is not None:
                     self._on_event(decoded, event, batch)
@@ -338,6 +208,21 @@ class Worker:
                 await stream.ack(event)
             for event in ticks:
                 await stream.ack(event)
+
+    @staticmethod
+    def _log_batch(events: Sequence[Any], released: Sequence[Any], generation: int) -> None:
+        """What each batch received and released (REACTOR_LOG_LEVEL=debug), to
+        follow the event-time merge and Faust's delivery delay."""
+        now_ms = time.time() * 1000
+        log.debug(
+            "batch",
+            extra={
+                "generation": generation,
+                "delays_ms": [round(now_ms - e.message.timestamp * 1000) for e in events[:50]],
+                "received": [(e.message.topic, e.message.partition, e.message.offset) for e in events],
+                "released": [(e.message.topic, e.message.partition, e.message.offset) for e, _ in released],
+            },
+        )
 
     def _caught_up(self, topic: str, partition: int) -> bool:
         """Whether the agent has received everything Kafka holds for this

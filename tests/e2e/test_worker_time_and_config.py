@@ -176,3 +176,38 @@ def test_the_worker_refuses_to_start_on_a_bad_configuration(kafka_bootstrap, tmp
     )
     assert done.returncode == 1
     assert b"reactions/r.yaml:2:" in done.stderr
+
+
+def test_the_worker_refuses_input_topics_that_disagree_on_partitions(kafka_bootstrap, tmp_path):
+    import asyncio
+    import subprocess
+    import sys
+
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    env = worker_env(kafka_bootstrap, tmp_path)
+
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics(
+                [
+                    NewTopic(env["REACTOR_PROFILE_TOPIC"], 2, 1),
+                    NewTopic(env["REACTOR_TRANSACTION_TOPIC"], 3, 1),
+                ]
+            )
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    done = subprocess.run(
+        [sys.executable, "-m", "reactor", "worker"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 1
+    assert b"input topics have different partition counts" in done.stderr
+    assert env["REACTOR_PROFILE_TOPIC"].encode() in done.stderr

@@ -1,0 +1,212 @@
+"""The YAML schema ops staff write: one pydantic model per kind of entry.
+
+Models refuse unknown keys and are strict about types (a `tag: 2026` is an
+error, not the string "2026"); durations are `30d`, `12h`, `15m`. They do no
+I/O and hold no compiled rules: `config.load_config` reads files, checks
+references and compiles rules, schedules and templates around them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from reactor.clock import parse_duration, parse_instant
+
+__all__ = [
+    "SPECS",
+    "STEP_TYPES",
+    "AutomationSpec",
+    "BenefitCreateStep",
+    "BenefitSpec",
+    "FilterStep",
+    "LimitSpec",
+    "ModifiersSpec",
+    "PointsAwardStep",
+    "ReactionSpec",
+    "RewardCreateStep",
+    "RuleSpec",
+    "Spec",
+    "StatusApplyStep",
+    "StatusRemoveStep",
+    "StatusSpec",
+    "StepSpec",
+    "TagAddStep",
+    "TagRemoveStep",
+    "TargetSendStep",
+    "TargetSpec",
+]
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Handle = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+
+
+def _instant(value: Any) -> datetime:
+    return parse_instant(value.isoformat() if isinstance(value, datetime) else value)
+
+
+Instant = Annotated[datetime, BeforeValidator(_instant)]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class LimitSpec(Spec):
+    """`{per_profile: N}` (ever) or `{per_profile: N, window: 30d}` (rolling)."""
+
+    per_profile: Annotated[int, Field(ge=1)]
+    window: Duration | None = None
+
+
+class ModifiersSpec(Spec):
+    reward_extra_days: Annotated[int, Field(ge=0)] | None = None
+    benefit_extra_days: Annotated[int, Field(ge=0)] | None = None
+    tier_points_multiplier: Annotated[float, Field(gt=0)] | None = None
+    reward_points_multiplier: Annotated[float, Field(gt=0)] | None = None
+
+
+class StatusSpec(Spec):
+    handle: Handle
+    name: str
+    rank: Annotated[int, Field(ge=1)]
+    group: str | None = None
+    exclusive: bool = False
+    customer_facing: bool = True
+    default_duration: Duration | None = None
+    modifiers: ModifiersSpec = ModifiersSpec()
+    grants: list[Handle] = []
+    meta: dict[str, Any] = {}
+
+
+class BenefitSpec(Spec):
+    handle: Handle
+    name: str
+    kind: Handle
+    value: float | None = None
+    applies_to: str | None = None
+    valid_for: Duration | None = None
+    meta: dict[str, Any] = {}
+
+
+class FilterStep(Spec):
+    type: Literal["filter"]
+    when: Any
+
+
+class StatusApplyStep(Spec):
+    type: Literal["status.apply"]
+    status: Handle
+    duration: Duration | None = None
+
+
+class StatusRemoveStep(Spec):
+    type: Literal["status.remove"]
+    status: Handle
+
+
+class TagAddStep(Spec):
+    type: Literal["tag.add"]
+    tag: Handle
+
+
+class TagRemoveStep(Spec):
+    type: Literal["tag.remove"]
+    tag: Handle
+
+
+class BenefitCreateStep(Spec):
+    type: Literal["benefit.create"]
+    benefit: Handle
+
+
+class RewardCreateStep(Spec):
+    type: Literal["reward.create"]
+    amount: Any
+    currency: Handle | None = None
+    valid_for: Duration
+
+
+class PointsAwardStep(Spec):
+    type: Literal["points.award"]
+    kind: Literal["tier", "reward"]
+    points: Any
+
+
+class TargetSendStep(Spec):
+    type: Literal["target.send"]
+    target: Handle
+
+
+StepSpec = Annotated[
+    FilterStep
+    | StatusApplyStep
+    | StatusRemoveStep
+    | TagAddStep
+    | TagRemoveStep
+    | BenefitCreateStep
+    | RewardCreateStep
+    | PointsAwardStep
+    | TargetSendStep,
+    Field(discriminator="type"),
+]
+STEP_TYPES = (
+    "filter",
+    "status.apply",
+    "status.remove",
+    "tag.add",
+    "tag.remove",
+    "benefit.create",
+    "reward.create",
+    "points.award",
+    "target.send",
+)
+
+
+class RuleSpec(Spec):
+    id: Handle
+    name: str | None = None
+    description: str | None = None
+    enabled: bool = True
+    when: Any = None
+    limit: LimitSpec | None = None
+    priority: int = 100
+    actions: Annotated[list[StepSpec], Field(min_length=1)]
+
+
+class ReactionSpec(RuleSpec):
+    on: Annotated[list[Literal["profile.updated", "transaction.created"]], Field(min_length=1)]
+
+
+class AutomationSpec(RuleSpec):
+    schedule: str | None = None
+    timezone: str = "UTC"
+    every: Duration | None = None
+    at: Instant | None = None
+
+
+class TargetSpec(Spec):
+    id: Handle
+    name: str | None = None
+    url: Handle
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    headers: dict[str, str] = {}
+    secret: str | None = None
+    template: str | None = None
+    body: str | None = None
+    limit: LimitSpec | None = None
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 4
+    rate_limit: Annotated[float, Field(gt=0)] | None = None
+
+
+SPECS: dict[str, type[Spec]] = {
+    "statuses": StatusSpec,
+    "benefits": BenefitSpec,
+    "reactions": ReactionSpec,
+    "automations": AutomationSpec,
+    "targets": TargetSpec,
+}
