@@ -206,3 +206,17 @@ def test_retry_after_as_seconds_or_an_http_date():
     assert retry_after_seconds("2") == 2
     assert retry_after_seconds("Wed, 21 Oct 2026 07:28:00 GMT", now=1792567670.0) == 10.0
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+async def test_per_target_rate_limit(server, target_for):
+    import asyncio
+
+    d = Deliverer(HttpxSender(), environ={"HOOK_BASE": server.url, "HOOK_TOKEN": "t", "HOOK_SECRET": "s"})
+    target = target_for("/r", rate_limit=5, concurrency=10)
+    await asyncio.gather(*(d.attempt(action(f"a{i}"), target, 1) for i in range(10)))
+    await d.sender.aclose()  # type: ignore[attr-defined]
+    times = sorted(r.at for r in server.requests_to("/r"))
+    # A bucket of 5 a second: the first 5 at once, the next 5 over the following second.
+    assert len(times) == 10
+    assert times[-1] - times[0] >= 0.9
+    assert times[4] - times[0] < 0.5
