@@ -109,9 +109,9 @@ class ProfileState:
         return cls(**{name: data[short] for name, short in cls._KEYS if short in data})
 
     def copy(self) -> ProfileState:
-        """An independent copy, for a pure `process` and for rolling back a
-        reaction that fails. The snapshot is shared: it is replaced whole,
-        never changed in place; records that are changed in place are copied."""
+        """An independent copy, so that `process` never changes the state it is
+        given. The snapshot is shared: it is replaced whole, never changed in
+        place; records that are changed in place are copied."""
         return ProfileState(
             profile_id=self.profile_id,
             snapshot=self.snapshot,
