@@ -554,7 +554,7 @@ class Worker:
 
     async def _watch_stall(self, tp: TP, received: int | None, lag: int) -> None:
         # Rarely, after a restart, Faust's consumer has stopped delivering a
-        # partition's last records (seen about once in 50 kill -9 tests). When the
+        # partition's last records (seen twice in about 50 kill -9 test runs). When the
         # lag has not moved for 3 checks (15 s) outside a rebalance, fetch from
         # the first record not received: a duplicate is harmless (dedupe by id),
         # a record never processed is not.
