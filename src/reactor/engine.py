@@ -276,7 +276,7 @@ class _Run:
 
     def take_snapshot(self, snapshot: dict[str, Any]) -> None:
         state = self.state
-        self.previous_profile = profile_view(state.snapshot, state.profile_id) if state.snapshot else None
+        self.previous_profile = self.profile if state.snapshot else None  # the view of the old snapshot
         state.snapshot = snapshot
         self.profile = profile_view(snapshot, state.profile_id)
         if isinstance(snapshot.get("tags"), list):

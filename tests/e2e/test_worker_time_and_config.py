@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import orjson
 import pytest
-from harness import WorkerProcess, consume, publish, worker_env
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from harness import WorkerProcess, consume, publish, reactor_cli, worker_env
 
 from support import write_config
 
@@ -160,31 +161,16 @@ def test_hot_reload_swaps_a_good_config_and_keeps_the_last_good_one_on_a_bad_one
 
 
 def test_the_worker_refuses_to_start_on_a_bad_configuration(kafka_bootstrap, tmp_path):
-    import subprocess
-    import sys
-
     root = write_config(
         tmp_path / "cfg", {"reactions/r.yaml": "reactions:\n  - {id: r, on: [nope], actions: []}\n"}
     )
     env = worker_env(kafka_bootstrap, tmp_path, config=root)
-    done = subprocess.run(
-        [sys.executable, "-m", "reactor", "worker"],
-        env=env,
-        capture_output=True,
-        timeout=60,
-        cwd=Path(__file__).parents[2],
-    )
+    done = reactor_cli(env, "worker")
     assert done.returncode == 1
     assert b"reactions/r.yaml:2:" in done.stderr
 
 
 def test_the_worker_refuses_input_topics_that_disagree_on_partitions(kafka_bootstrap, tmp_path):
-    import asyncio
-    import subprocess
-    import sys
-
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
     env = worker_env(kafka_bootstrap, tmp_path)
 
     async def create() -> None:
@@ -201,13 +187,7 @@ def test_the_worker_refuses_input_topics_that_disagree_on_partitions(kafka_boots
             await admin.close()
 
     asyncio.run(create())
-    done = subprocess.run(
-        [sys.executable, "-m", "reactor", "worker"],
-        env=env,
-        capture_output=True,
-        timeout=60,
-        cwd=Path(__file__).parents[2],
-    )
+    done = reactor_cli(env, "worker")
     assert done.returncode == 1
     assert b"input topics have different partition counts" in done.stderr
     assert env["REACTOR_PROFILE_TOPIC"].encode() in done.stderr
