@@ -126,6 +126,27 @@ class WorkerProcess:
             self.proc.wait(10)
 
 
+class Deployment:
+    """Workers of one deployment (one environment), each with its own log;
+    `stop_all` stops every one started, for a fixture's teardown."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.workers: list[WorkerProcess] = []
+
+    def __call__(self, name: str = "w", env: dict[str, str] | None = None, **overrides: str) -> WorkerProcess:
+        worker = WorkerProcess(
+            {**(env or self.env), **overrides}, self.logs / f"{name}-{len(self.workers)}.log"
+        )
+        self.workers.append(worker)
+        return worker.start()
+
+    def stop_all(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+
 def reactor_cli(
     env: dict[str, str], *args: str, stdin: bytes | None = None
 ) -> subprocess.CompletedProcess[bytes]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from harness import REPO, WorkerProcess, committed_offsets, consume, publish, without_meta, worker_env
+from harness import REPO, Deployment, committed_offsets, consume, publish, without_meta, worker_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -64,18 +64,9 @@ def by_profile(actions: list[dict]) -> dict[str, list[dict]]:
 @pytest.fixture
 def deployment(kafka_bootstrap, tmp_path):
     """A function starting workers on one isolated deployment; all stopped at the end."""
-    env = worker_env(kafka_bootstrap, tmp_path)
-    started: list[WorkerProcess] = []
-
-    def start(name: str = "w", **overrides: str) -> WorkerProcess:
-        worker = WorkerProcess({**env, **overrides}, tmp_path / f"{name}-{len(started)}.log")
-        started.append(worker)
-        return worker.start()
-
-    start.env = env  # type: ignore[attr-defined]
+    start = Deployment(worker_env(kafka_bootstrap, tmp_path), tmp_path)
     yield start
-    for worker in started:
-        worker.stop()
+    start.stop_all()
 
 
 @pytest.mark.parametrize("store", ["memory://", "rocksdb://"])

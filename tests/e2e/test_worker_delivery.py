@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from harness import WorkerProcess, consume, publish, reactor_cli, worker_env
+from harness import Deployment, consume, publish, reactor_cli, worker_env
 
 from http_server import Reply, ScriptedServer
 from support import write_config
@@ -71,17 +71,9 @@ def deployment(kafka_bootstrap, tmp_path, server):
         HOOK_TOKEN=TOKEN,
         HOOK_SECRET=SECRET,
     )
-    workers: list[WorkerProcess] = []
-
-    def start() -> WorkerProcess:
-        worker = WorkerProcess(env, tmp_path / f"w-{len(workers)}.log")
-        workers.append(worker)
-        return worker.start()
-
-    start.env = env  # type: ignore[attr-defined]
+    start = Deployment(env, tmp_path)
     yield start
-    for worker in workers:
-        worker.stop()
+    start.stop_all()
 
 
 def test_the_worker_delivers_signed_payloads_and_retries_a_flaky_endpoint(

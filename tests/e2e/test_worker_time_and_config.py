@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from harness import WorkerProcess, consume, publish, reactor_cli, worker_env
+from harness import Deployment, WorkerProcess, consume, publish, reactor_cli, worker_env
 
 from support import write_config
 
@@ -34,16 +34,13 @@ def event(event_id: str, profile: str, at: datetime, **profile_fields: object) -
 
 @pytest.fixture
 def run(kafka_bootstrap, tmp_path):
-    workers: list[WorkerProcess] = []
+    deployment = Deployment({}, tmp_path)
 
     def start(env: dict[str, str], name: str = "w") -> WorkerProcess:
-        worker = WorkerProcess(env, tmp_path / f"{name}-{len(workers)}.log")
-        workers.append(worker)
-        return worker.start()
+        return deployment(name, env=env)
 
     yield start
-    for worker in workers:
-        worker.stop()
+    deployment.stop_all()
 
 
 def test_a_status_expires_within_60_seconds_of_its_expiry(kafka_bootstrap, tmp_path, run):
