@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -79,11 +80,15 @@ def transaction(
 def run(
     config: Config, *raw_events: bytes, state: ProfileState | None = None
 ) -> tuple[ProfileState | None, list[dict[str, Any]], list[Outcome]]:
-    """Process events in order for one profile; all actions as dicts, and each outcome."""
+    """Process events in order for one profile; all actions as dicts, and each
+    outcome. Checks on every call that `process` left the state it was given
+    exactly as it was (the engine shares unchanged fields with it)."""
     actions: list[dict[str, Any]] = []
     outcomes = []
     for raw in raw_events:
+        given = copy.deepcopy(state)
         outcome = process(decode_event(raw), state, config)
+        assert state == given, "process changed the state it was given"
         outcomes.append(outcome)
         state = outcome.state
         actions.extend(a.as_dict() for a in outcome.actions)

@@ -117,6 +117,9 @@ class _Run:
         self._stale: set[str] = set()  # keys changed since it was parsed
         self._changed: set[str] | None = set()  # keys changed since a batch ran (None: any)
         self._held: list[StatusSpec] | None = None
+        # Fields of the state this run has copied and may change in place; the
+        # others are shared with the state `process` was given (copy-on-write).
+        self._owned: set[str] = set()
         # While a reaction that may fail runs: the fields it changed, as they were.
         self._undo: dict[str, Any] | None = None
         # Who the next action is attributed to, and what its id derives from:
@@ -172,9 +175,28 @@ class _Run:
         return self._data
 
     def touch(self, *fields: str) -> None:
-        """`fields` of the state are about to change."""
-        if self._undo is not None:
-            self.state.save(fields, self._undo)
+        """`fields` of the state are about to change in place: copy each one the
+        first time, so the state `process` was given never changes, and keep
+        its value as it was while a reaction that may fail runs."""
+        owned, undo, state = self._owned, self._undo, self.state
+        for name in fields:
+            if name not in owned:
+                before = state.own(name)  # the shared value, left untouched
+                owned.add(name)
+            elif undo is not None and name not in undo:
+                before = state.own(name)  # the copy so far, from now on unchanged
+            else:
+                continue
+            if undo is not None and name not in undo:
+                undo[name] = before
+
+    def undo(self, saved: dict[str, Any]) -> None:
+        """Put back the fields a failed reaction changed. What comes back was
+        never changed in place, so it may be shared: it must be copied again
+        before it is."""
+        for name, value in saved.items():
+            setattr(self.state, name, value)
+            self._owned.discard(name)
 
     # --- emitting --------------------------------------------------------------
 
@@ -379,7 +401,7 @@ class _Run:
             pass
         except (RuleError, TemplateError) as exc:
             if started:  # undo the reaction whole: its state changes and its actions
-                self.state.restore(self._undo or {})
+                self.undo(self._undo or {})
                 del self.actions[saved_actions:]
                 self.fired.pop()
                 self.reset_context()
@@ -515,11 +537,12 @@ def process(
 ) -> Outcome:
     """Run `event` against the profile's `state` (None for a new profile).
 
-    Never mutates `state`: the returned `Outcome.state` is a new object.
+    Never mutates `state`: the returned `Outcome.state` is a new object, which
+    shares with `state` the fields this event did not change.
     """
     if event.type == PROFILE_DELETED:
         return Outcome(state=None)
-    current = state.copy() if state is not None else ProfileState(event.profile_id)
+    current = state.derive() if state is not None else ProfileState(event.profile_id)
     if event.type != SCHEDULE and current.seen_event(event.id):
         return Outcome(state=state, skipped="duplicate_event")
     run = _Run(event, current, config, observe)
@@ -549,7 +572,7 @@ def next_expiry(state: ProfileState) -> str | None:
 def expire(state: ProfileState, until: str, config: Config) -> Outcome:
     """Remove the statuses of `state` that expire at or before `until`, in time
     order, emitting `status.remove` (reason `expired`) and `benefit.revoke`."""
-    current = state.copy()
+    current = state.derive()
     tick = Event(id="expiry", type=SCHEDULE, occurred_at=until, profile_id=state.profile_id)
     run = _Run(tick, current, config)
     run.expire_statuses(until)

@@ -5,7 +5,7 @@ statuses, benefits, rewards and points reactor holds, reaction and target limit
 counters, the purchases of the last 365 days for the aggregations, and the ids
 of recent events and transactions for dedupe. Everything in it is plain JSON
 (times as canonical UTC strings), so it serialises compactly for a Faust table
-and copies cheaply when a reaction must be rolled back.
+and `process` can share it, copying only the fields it changes.
 """
 
 from __future__ import annotations
@@ -108,44 +108,40 @@ class ProfileState:
         data = orjson.loads(raw)
         return cls(**{name: data[short] for name, short in cls._KEYS if short in data})
 
-    def copy(self) -> ProfileState:
-        """An independent copy, so that `process` never changes the state it is
-        given. The snapshot is shared: it is replaced whole, never changed in
-        place; records that are changed in place are copied."""
+    def derive(self) -> ProfileState:
+        """A new state sharing every field with this one, for `process` to work
+        on without changing this one (copy-on-write). The methods below never
+        change a field in place: they put a new list or dict in its place. The
+        engine copies a field (`own`) before it changes that field in place."""
         return ProfileState(
-            profile_id=self.profile_id,
-            snapshot=self.snapshot,
-            tags=self.tags[:],
-            statuses={k: v[:] for k, v in self.statuses.items()},
-            benefits=[b[:] for b in self.benefits],
-            rewards=self.rewards[:],
-            point_balance=self.point_balance,
-            tier_points=self.tier_points[:],
-            fired={k: v[:] for k, v in self.fired.items()},
-            sent={k: v[:] for k, v in self.sent.items()},
-            purchases=self.purchases[:],
-            spend_all=self.spend_all,
-            shop_count=self.shop_count,
-            first_spend_at=self.first_spend_at,
-            last_spend_at=self.last_spend_at,
-            locations=self.locations[:],
-            seen_events=self.seen_events[:],
-            seen_transactions=self.seen_transactions[:],
-            clock=self.clock,
-            partition=self.partition,
+            self.profile_id,
+            self.snapshot,
+            self.tags,
+            self.statuses,
+            self.benefits,
+            self.rewards,
+            self.point_balance,
+            self.tier_points,
+            self.fired,
+            self.sent,
+            self.purchases,
+            self.spend_all,
+            self.shop_count,
+            self.first_spend_at,
+            self.last_spend_at,
+            self.locations,
+            self.seen_events,
+            self.seen_transactions,
+            self.clock,
+            self.partition,
         )
 
-    def save(self, names: tuple[str, ...], into: dict[str, Any]) -> None:
-        """Copy the fields `names` into `into` (unless already there), before
-        they change, so that a failing reaction can be undone field by field:
-        cheaper than copying the whole state for every reaction that may fail."""
-        for name in names:
-            if name not in into:
-                into[name] = _COPY[name](getattr(self, name))
-
-    def restore(self, saved: dict[str, Any]) -> None:
-        for name, value in saved.items():
-            setattr(self, name, value)
+    def own(self, name: str) -> Any:
+        """Replace field `name` by a copy that may be changed in place (records
+        changed in place are copied too); returns the value it replaced."""
+        value = getattr(self, name)
+        setattr(self, name, _COPY[name](value))
+        return value
 
     # --- dedupe ------------------------------------------------------------
 
@@ -153,8 +149,7 @@ class ProfileState:
         return event_id in self.seen_events
 
     def remember_event(self, event_id: str) -> None:
-        self.seen_events.append(event_id)
-        del self.seen_events[:-SEEN_EVENTS]
+        self.seen_events = [*self.seen_events[1 - SEEN_EVENTS :], event_id]
 
     def seen_transaction(self, key: str) -> bool:
         return key in self.seen_transactions
@@ -163,10 +158,12 @@ class ProfileState:
 
     def record_transaction(self, key: str, at: str, total: float, location: str | None) -> None:
         """Count a transaction (after dedupe) in the aggregations."""
-        self.seen_transactions.append(key)
-        del self.seen_transactions[:-SEEN_TRANSACTIONS]
-        self.purchases.append([at, total])
-        self.purchases.sort(key=lambda p: p[0])
+        self.seen_transactions = [*self.seen_transactions[1 - SEEN_TRANSACTIONS :], key]
+        purchases = self.purchases
+        if purchases and at < purchases[-1][0]:  # out of order: keep them sorted by time
+            self.purchases = sorted([*purchases, [at, total]], key=lambda p: p[0])
+        else:
+            self.purchases = [*purchases, [at, total]]
         self.spend_all = round_money(self.spend_all + total)
         if total >= 0:
             self.shop_count += 1
@@ -175,8 +172,7 @@ class ProfileState:
             if self.last_spend_at is None or at > self.last_spend_at:
                 self.last_spend_at = at
         if location is not None and location not in self.locations:
-            self.locations.append(location)
-            self.locations.sort()
+            self.locations = sorted([*self.locations, location])
 
     def advance_clock(self, now: str) -> None:
         """Move this profile's clock forward and forget what fell out of 365 days."""
@@ -236,9 +232,8 @@ class ProfileState:
 
     def count_use(self, table: str, key: str, now: str, per_profile: int, window: timedelta | None) -> None:
         counters: dict[str, list[str]] = getattr(self, table)
-        times = self._within(counters.get(key, []), now, window)
-        times.append(now)
-        counters[key] = times[-per_profile:]
+        times = [*self._within(counters.get(key, []), now, window), now]
+        setattr(self, table, {**counters, key: times[-per_profile:]})
 
 
 def _list_of_lists(records: list[list[Any]]) -> list[list[Any]]:
