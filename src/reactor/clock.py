@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 __all__ = [
     "DAY",
@@ -67,9 +67,22 @@ def instant_from_canonical(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-@functools.lru_cache(maxsize=1024)  # one event asks for the same cut-offs many times
 def shift(canonical: str, delta: timedelta) -> str:
     """`canonical` moved by `delta`, in canonical form."""
+    if not delta.seconds and not delta.microseconds:
+        # Whole days (the 365-day window, `30d` expiries) keep the time of day in
+        # UTC: only the date moves, and events of one day share that work.
+        return _shift_date(canonical[:10], delta.days) + canonical[10:]
+    return _shift(canonical, delta)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shift_date(day: str, days: int) -> str:
+    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
+
+
+@functools.lru_cache(maxsize=1024)  # one event asks for the same cut-offs many times
+def _shift(canonical: str, delta: timedelta) -> str:
     return format_instant(instant_from_canonical(canonical) + delta)
 
 

@@ -101,15 +101,11 @@ class ContextView:
         }
         self._full: dict[str, Any] | None = None
 
-    def invalidate(self, part: str) -> None:
-        for key in PARTS[part]:
-            self._values.pop(key, None)
-        self._full = None
-
-    def rebase(self, state: ProfileState) -> None:
-        """Point at another state (a rolled-back copy): everything derived goes."""
-        self.state = state
-        self._values = {k: self._values[k] for k in ("now", "profile", "previous_profile")}
+    def invalidate(self, keys: tuple[str, ...]) -> None:
+        """Drop `keys` (one of `PARTS`): their part of the state changed."""
+        values = self._values
+        for key in keys:
+            values.pop(key, None)
         self._full = None
 
     def get(self, key: str) -> Any:
@@ -124,11 +120,15 @@ class ContextView:
     def subset(self, keys: Iterable[str]) -> dict[str, Any]:
         """The context restricted to `keys` (keys absent from it are left out)."""
         out = {}
+        values, profile = self._values, self.profile
         for key in keys:
-            if key in _COMPUTED or key in self._values:
-                out[key] = self.get(key)
-            elif key in self.profile:
-                out[key] = self.profile[key]
+            if key in values:
+                out[key] = values[key]
+            elif key in _COMPUTED:
+                values.update(_COMPUTED[key](self))
+                out[key] = values[key]
+            elif key in profile:
+                out[key] = profile[key]
         return out
 
     def full(self) -> dict[str, Any]:
@@ -171,13 +171,16 @@ class ContextView:
             ]
         }
 
-    def _balances(self) -> dict[str, Any]:
-        state, now = self.state, self.now
-        return {
-            "point_balance": state.point_balance,
-            "tier_points_12m": state.tier_points_12m(now),
-            "reward_balance": state.reward_balance(now),
-        }
+    # Each balance on its own: a rule that reads `point_balance` (as most do)
+    # does not pay for the sums behind the other two after every award.
+    def _point_balance(self) -> dict[str, Any]:
+        return {"point_balance": self.state.point_balance}
+
+    def _tier_points(self) -> dict[str, Any]:
+        return {"tier_points_12m": self.state.tier_points_12m(self.now)}
+
+    def _reward_balance(self) -> dict[str, Any]:
+        return {"reward_balance": self.state.reward_balance(self.now)}
 
     def _aggregations(self) -> dict[str, Any]:
         state = self.state
@@ -192,9 +195,9 @@ _COMPUTED: dict[str, Callable[[ContextView], dict[str, Any]]] = {
     "flattened_statuses": ContextView._statuses,
     "best_status": ContextView._statuses,
     "benefits": ContextView._benefits,
-    "point_balance": ContextView._balances,
-    "tier_points_12m": ContextView._balances,
-    "reward_balance": ContextView._balances,
+    "point_balance": ContextView._point_balance,
+    "tier_points_12m": ContextView._tier_points,
+    "reward_balance": ContextView._reward_balance,
     "aggregations": ContextView._aggregations,
 }
 #: Reactor's own keys, in the order they are listed in CONTRACT §3.

@@ -20,6 +20,7 @@ One event runs in this order:
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import compress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -142,8 +143,8 @@ class _Run:
     def changed(self, part: str) -> None:
         """One part of the state changed: drop those keys from the context, and
         parse it for rules again only when a rule that reads one of them runs."""
-        self.view.invalidate(part)
         keys = PARTS[part]
+        self.view.invalidate(keys)
         self._stale.update(keys)
         if self._changed is not None:
             self._changed.update(keys)
@@ -201,20 +202,20 @@ class _Run:
     # --- emitting --------------------------------------------------------------
 
     def emit(self, kind: str, fields: dict[str, Any], at: str | None = None) -> None:
-        profile_id, reaction_id = self.state.profile_id, self.reaction_id
+        profile_id, reaction_id, position = self.state.profile_id, self.reaction_id, self.position
         self.actions.append(
-            Action(
-                id=action_id(profile_id, self.id_key, reaction_id or "", self.position),
-                type=kind,
-                profile_id=profile_id,
-                reaction_id=reaction_id,
-                event_id=self.event_id,
-                at=at or self.now,
-                config_version=self.config.version,
-                fields=fields,
+            Action(  # id, type, profile_id, reaction_id, event_id, at, config_version, fields
+                action_id(profile_id, self.id_key, reaction_id or "", position),
+                kind,
+                profile_id,
+                reaction_id,
+                self.event_id,
+                at or self.now,
+                self.config.version,
+                fields,
             )
         )
-        self.position += 1
+        self.position = position + 1
 
     def held_specs(self) -> list[StatusSpec]:
         """Specs of held, unexpired statuses, best rank first."""
@@ -245,9 +246,10 @@ class _Run:
         self.state.benefits = kept
         self.changed("statuses")
 
-    def apply_status(self, step: StatusApplyStep) -> None:
-        spec = self.config.statuses[step.status]
-        duration = step.duration or spec.default_duration
+    def apply_status(self, step: Step) -> None:
+        asked: StatusApplyStep = step.spec
+        spec = self.config.statuses[asked.status]
+        duration = asked.duration or spec.default_duration
         expires = shift(self.now, duration) if duration else None
         held = self.state.statuses.get(spec.handle)
         if held is not None:
@@ -357,7 +359,7 @@ class _Run:
                 self.run_reaction(reaction)
             return
         reads_after = self.config.reads_after[event_type]
-        hits = [i for i, value in enumerate(values) if value]
+        hits = list(compress(range(len(values)), values))
         k = 0
         while k < len(hits):
             i = hits[k]
@@ -371,7 +373,7 @@ class _Run:
                     for reaction in reactions[i + 1 :]:
                         self.run_reaction(reaction)
                     return
-                hits = [j for j in range(i + 1, len(reactions)) if values[j]]
+                hits = list(compress(range(i + 1, len(reactions)), values[i + 1 :]))
                 k = 0
 
     def run_reaction(self, reaction: Reaction, holds: bool = False) -> None:
@@ -415,27 +417,18 @@ class _Run:
             self._undo = None
 
     def run_step(self, step: Step) -> None:
-        spec = step.spec
-        if isinstance(spec, FilterStep):
-            assert step.condition is not None
-            if not step.condition.holds(self.data(step.condition.reads)):
-                raise _ChainStopped
-        elif isinstance(spec, StatusApplyStep):
-            self.apply_status(spec)
-        elif isinstance(spec, StatusRemoveStep):
-            self.remove_status(spec.status, "reaction")
-        elif isinstance(spec, TagAddStep | TagRemoveStep):
-            self.change_tag(spec)
-        elif isinstance(spec, BenefitCreateStep):
-            self.create_benefit(spec)
-        elif isinstance(spec, RewardCreateStep):
-            self.create_reward(spec, step)
-        elif isinstance(spec, PointsAwardStep):
-            self.award_points(spec, step)
-        elif isinstance(spec, TargetSendStep):
-            self.send(spec)
+        _STEPS[type(step.spec)](self, step)
 
-    def change_tag(self, spec: TagAddStep | TagRemoveStep) -> None:
+    def check_filter(self, step: Step) -> None:
+        assert step.condition is not None
+        if not step.condition.holds(self.data(step.condition.reads)):
+            raise _ChainStopped
+
+    def remove_status_step(self, step: Step) -> None:
+        self.remove_status(step.spec.status, "reaction")
+
+    def change_tag(self, step: Step) -> None:
+        spec: TagAddStep | TagRemoveStep = step.spec
         tags = self.state.tags
         adding = isinstance(spec, TagAddStep)
         if (spec.tag in tags) == adding:
@@ -456,8 +449,8 @@ class _Run:
         extra, used = best_modifier(self.held_specs(), modifier, 0)
         return shift(self.now, valid_for + timedelta(days=extra)), used
 
-    def create_benefit(self, spec: BenefitCreateStep) -> None:
-        benefit = self.config.benefits[spec.benefit]
+    def create_benefit(self, step: Step) -> None:
+        benefit = self.config.benefits[step.spec.benefit]
         expires, used = self._expiry(benefit.valid_for, "benefit_extra_days")
         self.touch("benefits")
         self.state.benefits.append([benefit.handle, self.now, expires, None])
@@ -467,7 +460,8 @@ class _Run:
         )
         self.changed("benefits")
 
-    def create_reward(self, spec: RewardCreateStep, step: Step) -> None:
+    def create_reward(self, step: Step) -> None:
+        spec: RewardCreateStep = step.spec
         assert step.amount is not None
         amount = round_money(step.amount.value(self.data(step.amount.reads)))
         if amount <= 0:
@@ -491,7 +485,8 @@ class _Run:
         )
         self.changed("balances")
 
-    def award_points(self, spec: PointsAwardStep, step: Step) -> None:
+    def award_points(self, step: Step) -> None:
+        spec: PointsAwardStep = step.spec
         assert step.amount is not None
         base = step.amount.value(self.data(step.amount.reads))
         multiplier, used = best_modifier(self.held_specs(), f"{spec.kind}_points_multiplier", 1)
@@ -507,8 +502,8 @@ class _Run:
         self.emit("points.award", {"kind": spec.kind, "points": points, "modifiers": used})
         self.changed("balances")
 
-    def send(self, spec: TargetSendStep) -> None:
-        target = self.config.targets[spec.target]
+    def send(self, step: Step) -> None:
+        target = self.config.targets[step.spec.target]
         limit = target.spec.limit
         if limit is not None and self.state.limit_reached(
             "sent", target.id, self.now, limit.per_profile, limit.window
@@ -530,6 +525,20 @@ class _Run:
             limited_sends=self.limited_sends,
             reactions_fired=tuple(self.fired),
         )
+
+
+#: What runs each type of step.
+_STEPS: dict[type, Callable[[_Run, Step], None]] = {
+    FilterStep: _Run.check_filter,
+    StatusApplyStep: _Run.apply_status,
+    StatusRemoveStep: _Run.remove_status_step,
+    TagAddStep: _Run.change_tag,
+    TagRemoveStep: _Run.change_tag,
+    BenefitCreateStep: _Run.create_benefit,
+    RewardCreateStep: _Run.create_reward,
+    PointsAwardStep: _Run.award_points,
+    TargetSendStep: _Run.send,
+}
 
 
 def process(
