@@ -26,7 +26,9 @@ PARTS: dict[str, tuple[str, ...]] = {
     "tags": ("flattened_tags",),
     "statuses": ("statuses", "flattened_statuses", "best_status", "benefits"),
     "benefits": ("benefits",),
-    "balances": ("point_balance", "tier_points_12m", "reward_balance"),
+    "point_balance": ("point_balance",),
+    "tier_points": ("tier_points_12m",),
+    "rewards": ("reward_balance",),
 }
 
 

@@ -20,9 +20,9 @@ One event runs in this order:
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import compress
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import compress
 from typing import Any
 
 from reactor.actions import Action, ReactionFailure, action_id, best_modifier, round_points
@@ -89,6 +89,10 @@ def schedule_event(automation_id: str, tick: str, profile_id: str) -> Event:
 Observer = Callable[[Reaction, dict[str, Any], bool], None]
 
 
+def _rank_order(spec: StatusSpec) -> tuple[int, str]:
+    return spec.rank, spec.handle
+
+
 class _ChainStopped(Exception):
     """A `filter` step was false: the rest of the chain does not run."""
 
@@ -146,8 +150,9 @@ class _Run:
         keys = PARTS[part]
         self.view.invalidate(keys)
         self._stale.update(keys)
-        if self._changed is not None:
-            self._changed.update(keys)
+        changed = self._changed
+        if changed is not None:
+            changed.update(keys)
         if part == "statuses":
             self._held = None
 
@@ -180,6 +185,8 @@ class _Run:
         first time, so the state `process` was given never changes, and keep
         its value as it was while a reaction that may fail runs."""
         owned, undo, state = self._owned, self._undo, self.state
+        if undo is None and owned.issuperset(fields):
+            return
         for name in fields:
             if name not in owned:
                 before = state.own(name)  # the shared value, left untouched
@@ -219,15 +226,18 @@ class _Run:
 
     def held_specs(self) -> list[StatusSpec]:
         """Specs of held, unexpired statuses, best rank first."""
-        if self._held is None:
-            specs = [
-                self.config.statuses[h]
-                for h, (_, expires) in self.state.statuses.items()
-                if h in self.config.statuses and (expires is None or expires > self.now)
+        held = self._held
+        if held is None:
+            statuses, defined, now = self.state.statuses, self.config.statuses, self.now
+            held = [
+                defined[h]
+                for h, (_, expires) in statuses.items()
+                if h in defined and (expires is None or expires > now)
             ]
-            specs.sort(key=lambda s: (s.rank, s.handle))
-            self._held = specs
-        return self._held
+            if len(held) > 1:
+                held.sort(key=_rank_order)
+            self._held = held
+        return held
 
     # --- statuses ----------------------------------------------------------------
 
@@ -483,24 +493,28 @@ class _Run:
             "reward.create",
             {"amount": amount, "currency": currency, "expires_at": expires, "modifiers": used},
         )
-        self.changed("balances")
+        self.changed("rewards")
 
     def award_points(self, step: Step) -> None:
         spec: PointsAwardStep = step.spec
-        assert step.amount is not None
-        base = step.amount.value(self.data(step.amount.reads))
-        multiplier, used = best_modifier(self.held_specs(), f"{spec.kind}_points_multiplier", 1)
+        amount = step.amount
+        assert amount is not None
+        base = amount.value(self.data(amount.reads))
+        held = self.held_specs()
+        multiplier, used = best_modifier(held, spec.multiplier, 1) if held else (1, [])
         points = round_points(base * multiplier)
         if points == 0:
             return
+        state = self.state
         if spec.kind == "tier":
             self.touch("tier_points")
-            self.state.tier_points.append([self.now, points])
+            state.tier_points.append([self.now, points])
+            self.changed("tier_points")
         else:
             self.touch("point_balance")
-            self.state.point_balance += points
+            state.point_balance += points
+            self.changed("point_balance")
         self.emit("points.award", {"kind": spec.kind, "points": points, "modifiers": used})
-        self.changed("balances")
 
     def send(self, step: Step) -> None:
         target = self.config.targets[step.spec.target]

@@ -8,10 +8,11 @@ that the transport can dead-letter the original bytes and go on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, NotRequired
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import AfterValidator, ConfigDict, StringConstraints, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
 
 from reactor.clock import normalize_instant
 from reactor.errors import InvalidEvent
@@ -54,12 +55,61 @@ class Event:
 Instant = Annotated[str, AfterValidator(normalize_instant)]
 Text = Annotated[str, StringConstraints(min_length=1)]
 
+# The checked shape of each event type, as TypedDicts: pydantic checks a whole
+# event in one native call and returns plain dicts (no model objects to build).
+# Unknown fields are allowed and kept; `data` is used as sent, except that its
+# times are put in canonical form.
+_STRICT = ConfigDict(strict=True, extra="allow")
 
-class _Model(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow")
+
+@with_config(_STRICT)
+class _Status(TypedDict):
+    handle: Text
+    expires_at: NotRequired[Instant | None]
 
 
-class _Envelope(_Model):
+@with_config(_STRICT)
+class _Identity(TypedDict):
+    handle: Text
+
+
+@with_config(_STRICT)
+class _Profile(TypedDict):
+    id: NotRequired[Text | None]
+    tags: NotRequired[list[str] | None]
+    statuses: NotRequired[list[_Status] | None]
+    identities: NotRequired[list[_Identity] | None]
+
+
+@with_config(_STRICT)
+class _Location(TypedDict):
+    id: NotRequired[Text | None]
+
+
+@with_config(_STRICT)
+class _Transaction(TypedDict):
+    id: Text
+    system: NotRequired[str | None]
+    total: float
+    currency: NotRequired[str | None]
+    transacted_at: NotRequired[Instant | None]
+    location: NotRequired[_Location | None]
+    items: NotRequired[list[dict[str, Any]] | None]
+    tags: NotRequired[list[str] | None]
+
+
+@with_config(_STRICT)
+class _ProfileData(TypedDict):
+    profile: _Profile
+
+
+@with_config(_STRICT)
+class _TransactionData(TypedDict):
+    transaction: _Transaction
+
+
+@with_config(_STRICT)
+class _Envelope(TypedDict):
     id: Text
     type: str
     occurred_at: Instant
@@ -67,48 +117,20 @@ class _Envelope(_Model):
     data: dict[str, Any]
 
 
-class _Status(_Model):
-    handle: Text
-    expires_at: Instant | None = None
+@with_config(_STRICT)
+class _ProfileEvent(_Envelope):
+    data: _ProfileData  # type: ignore[misc]
 
 
-class _Identity(_Model):
-    handle: Text
+@with_config(_STRICT)
+class _TransactionEvent(_Envelope):
+    data: _TransactionData  # type: ignore[misc]
 
 
-class _Profile(_Model):
-    id: Text | None = None
-    tags: list[str] | None = None
-    statuses: list[_Status] | None = None
-    identities: list[_Identity] | None = None
-
-
-class _Location(_Model):
-    id: Text | None = None
-
-
-class _Transaction(_Model):
-    id: Text
-    system: str | None = None
-    total: float
-    currency: str | None = None
-    transacted_at: Instant | None = None
-    location: _Location | None = None
-    items: list[dict[str, Any]] | None = None
-    tags: list[str] | None = None
-
-
-class _ProfileData(_Model):
-    profile: _Profile
-
-
-class _TransactionData(_Model):
-    transaction: _Transaction
-
-
-_DATA_MODELS: dict[str, type[_Model]] = {
-    PROFILE_UPDATED: _ProfileData,
-    TRANSACTION_CREATED: _TransactionData,
+_ENVELOPE: TypeAdapter[Any] = TypeAdapter(_Envelope)
+_BY_TYPE: dict[str, TypeAdapter[Any]] = {
+    PROFILE_UPDATED: TypeAdapter(_ProfileEvent),
+    TRANSACTION_CREATED: TypeAdapter(_TransactionEvent),
 }
 
 _EXPECTED = {
@@ -136,9 +158,9 @@ def _json_kind(value: object) -> str:
     return "an object"
 
 
-def _invalid(error: ValidationError, prefix: str = "") -> InvalidEvent:
+def _invalid(error: ValidationError) -> InvalidEvent:
     first = error.errors(include_url=False)[0]
-    path = ".".join(str(part) for part in ([prefix] if prefix else []) + list(first["loc"]))
+    path = ".".join(str(part) for part in first["loc"])
     kind = first["type"]
     if kind == "missing":
         return InvalidEvent(f"missing required field `{path}`", code="missing_field", path=path)
@@ -152,17 +174,18 @@ def _invalid(error: ValidationError, prefix: str = "") -> InvalidEvent:
     return InvalidEvent(f"`{path}` must be {expected}, not {got}", code="wrong_type", path=path)
 
 
-def _check_profile(profile: _Profile, raw: dict[str, Any], profile_id: str) -> None:
-    if profile.id is not None and profile.id != profile_id:
+def _check_profile(checked: dict[str, Any], raw: dict[str, Any], profile_id: str) -> None:
+    claimed = checked.get("id")
+    if claimed is not None and claimed != profile_id:
         raise InvalidEvent(
-            f"`data.profile.id` is {profile.id!r} but `profile_id` is {profile_id!r}",
+            f"`data.profile.id` is {claimed!r} but `profile_id` is {profile_id!r}",
             code="invalid_value",
             path="data.profile.id",
         )
     # Times in the context are canonical UTC, so rules can compare them as strings.
-    for checked, status in zip(profile.statuses or (), raw.get("statuses") or (), strict=True):
-        if checked.expires_at is not None:
-            status["expires_at"] = checked.expires_at
+    for normal, status in zip(checked.get("statuses") or (), raw.get("statuses") or (), strict=True):
+        if normal.get("expires_at") is not None:
+            status["expires_at"] = normal["expires_at"]
 
 
 def decode_event(raw: bytes | str) -> Event:
@@ -173,37 +196,28 @@ def decode_event(raw: bytes | str) -> Event:
         raise InvalidEvent(f"not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(document, dict):
         raise InvalidEvent(f"an event must be a JSON object, not {_json_kind(document)}", code="wrong_type")
+    kind = document.get("type")
+    adapter = _BY_TYPE.get(kind) if isinstance(kind, str) else None
     try:
-        envelope = _Envelope.model_validate(document)
+        checked = (adapter or _ENVELOPE).validate_python(document)
     except ValidationError as exc:
         raise _invalid(exc) from None
-    if envelope.type not in EVENT_TYPES:
+    if kind not in EVENT_TYPES:
         raise InvalidEvent(
-            f"unknown event type {envelope.type!r}: expected one of {', '.join(EVENT_TYPES)}",
+            f"unknown event type {kind!r}: expected one of {', '.join(EVENT_TYPES)}",
             code="unknown_type",
             path="type",
         )
     data: dict[str, Any] = document["data"]
     transaction_at = None
-    model = _DATA_MODELS.get(envelope.type)
-    if model is not None:
-        try:
-            checked = model.model_validate(data)
-        except ValidationError as exc:
-            raise _invalid(exc, "data") from None
-        if isinstance(checked, _ProfileData):
-            _check_profile(checked.profile, data["profile"], envelope.profile_id)
-        elif isinstance(checked, _TransactionData):
-            transaction_at = checked.transaction.transacted_at or envelope.occurred_at
-            if checked.transaction.transacted_at is not None:
-                data["transaction"]["transacted_at"] = transaction_at
-    extra = {k: v for k, v in document.items() if k not in _REQUIRED}
+    if kind == PROFILE_UPDATED:
+        _check_profile(checked["data"]["profile"], data["profile"], checked["profile_id"])
+    elif kind == TRANSACTION_CREATED:
+        stamped = checked["data"]["transaction"].get("transacted_at")
+        if stamped is not None:
+            data["transaction"]["transacted_at"] = stamped
+        transaction_at = stamped or checked["occurred_at"]
+    extra = {k: v for k, v in document.items() if k not in _REQUIRED} if len(document) > 5 else {}
     return Event(
-        id=envelope.id,
-        type=envelope.type,
-        occurred_at=envelope.occurred_at,
-        profile_id=envelope.profile_id,
-        data=data,
-        extra=extra,
-        transaction_at=transaction_at,
+        checked["id"], kind, checked["occurred_at"], checked["profile_id"], data, extra, transaction_at
     )

@@ -134,6 +134,11 @@ class PointsAwardStep(Spec):
     kind: Literal["tier", "reward"]
     points: Any
 
+    @property
+    def multiplier(self) -> str:
+        """The status modifier that multiplies these points."""
+        return f"{self.kind}_points_multiplier"
+
 
 class TargetSendStep(Spec):
     type: Literal["target.send"]

@@ -175,15 +175,23 @@ class ProfileState:
             self.locations = sorted([*self.locations, location])
 
     def advance_clock(self, now: str) -> None:
-        """Move this profile's clock forward and forget what fell out of 365 days."""
+        """Move this profile's clock forward and forget what fell out of 365 days.
+        Purchases are kept in time order, so only the oldest needs a look."""
         if self.clock is not None and now <= self.clock:
             return
         self.clock = now
         cutoff = shift(now, -WINDOW_12M)
-        self.purchases = [p for p in self.purchases if p[0] > cutoff]
-        self.tier_points = [p for p in self.tier_points if p[0] > cutoff]
-        self.rewards = [r for r in self.rewards if r[3] is None or r[3] > now]
-        self.benefits = [b for b in self.benefits if b[2] is None or b[2] > now]
+        purchases, tier_points = self.purchases, self.tier_points
+        if purchases and purchases[0][0] <= cutoff:
+            self.purchases = [p for p in purchases if p[0] > cutoff]
+        if tier_points and tier_points[0][0] <= cutoff:
+            # Awarded in event order, so nearly always in time order; one out
+            # of order waits for the next prune (the sums check the window).
+            self.tier_points = [p for p in tier_points if p[0] > cutoff]
+        if self.rewards:
+            self.rewards = [r for r in self.rewards if r[3] is None or r[3] > now]
+        if self.benefits:
+            self.benefits = [b for b in self.benefits if b[2] is None or b[2] > now]
 
     def aggregations(self, now: str, days_since: int | None) -> dict[str, Any]:
         cutoff = shift(now, -WINDOW_12M)
