@@ -29,6 +29,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from reactor.context import PARTS
 from reactor.errors import ConfigError, ConfigIssue
 from reactor.events import PROFILE_UPDATED, TRANSACTION_CREATED
 from reactor.rules import (
@@ -85,6 +86,15 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class Dependents:
+    """The `when`s of some reactions, as one batch; `indices` are their places
+    among the reactions of one event type, in order."""
+
+    batch: ConditionBatch
+    indices: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Reaction:
     """A reaction (fired by events) or an automation (fired by a schedule)."""
 
@@ -134,9 +144,9 @@ class Config:
     exclusive_groups: frozenset[str] = frozenset()
     #: The `when` of every reaction in `by_event_type[type]`, compiled as one batch.
     batches: Mapping[str, ConditionBatch] = field(default_factory=dict)
-    #: For each reaction of `by_event_type[type]`, the keys read by the `when`
-    #: of the reactions after it (None: unknown, any key).
-    reads_after: Mapping[str, tuple[frozenset[str] | None, ...]] = field(default_factory=dict)
+    #: For each part of the state (`context.PARTS`), the `when`s of
+    #: `by_event_type[type]` that read it, to evaluate again when it changes.
+    dependents: Mapping[str, Mapping[str, Dependents]] = field(default_factory=dict)
 
     def reactions_for(self, event_type: str) -> tuple[Reaction, ...]:
         """Enabled reactions listening to `event_type`, by priority then id."""
@@ -539,15 +549,20 @@ def _by_priority(reactions: Iterable[Reaction]) -> tuple[Reaction, ...]:
     return tuple(sorted(reactions, key=lambda r: (r.priority, r.id)))
 
 
-def _reads_after(reactions: Sequence[Reaction]) -> tuple[frozenset[str] | None, ...]:
-    out: list[frozenset[str] | None] = []
-    later: frozenset[str] | None = frozenset()
-    for reaction in reversed(reactions):
-        out.append(later)
-        condition = reaction.condition
-        if condition is not None and later is not None:
-            later = None if condition.reads is None else later | condition.reads
-    return tuple(reversed(out))
+def _dependents(reactions: Sequence[Reaction]) -> dict[str, Dependents]:
+    """For each part of the state a step can change, the `when`s that read it."""
+    out = {}
+    for part, keys in PARTS.items():
+        indices = tuple(
+            i
+            for i, r in enumerate(reactions)
+            if r.condition is not None
+            and (r.condition.reads is None or not r.condition.reads.isdisjoint(keys))
+        )
+        if indices:
+            conditions = [reactions[i].condition for i in indices]
+            out[part] = Dependents(compile_batch(conditions), indices)
+    return out
 
 
 def load_config(root: str | os.PathLike[str]) -> Config:
@@ -589,6 +604,6 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         targets=targets,
         by_event_type=by_type,
         batches={t: compile_batch([r.condition for r in rs]) for t, rs in by_type.items() if rs},
-        reads_after={t: _reads_after(rs) for t, rs in by_type.items()},
+        dependents={t: _dependents(rs) for t, rs in by_type.items()},
         exclusive_groups=frozenset(s.group for s in statuses.values() if s.group and s.exclusive),
     )

@@ -12,12 +12,14 @@ gets the full context.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reactor.clock import instant_from_canonical
-from reactor.config import Config
 from reactor.events import TRANSACTION_CREATED, Event
 from reactor.state import ProfileState
+
+if TYPE_CHECKING:
+    from reactor.config import Config
 
 __all__ = ["PARTS", "ROOT_KEYS", "ContextView", "active_statuses", "build_context", "profile_view"]
 
@@ -102,6 +104,12 @@ class ContextView:
             "previous_profile": previous_profile,
         }
         self._full: dict[str, Any] | None = None
+
+    def reset(self, profile: Mapping[str, Any], previous_profile: Mapping[str, Any] | None) -> None:
+        """Forget every computed key: much of the state changed."""
+        self.profile = profile
+        self._values = {"now": self.now, "profile": profile, "previous_profile": previous_profile}
+        self._full = None
 
     def invalidate(self, keys: tuple[str, ...]) -> None:
         """Drop `keys` (one of `PARTS`): their part of the state changed."""

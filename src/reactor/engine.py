@@ -19,7 +19,7 @@ One event runs in this order:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import compress
@@ -27,7 +27,7 @@ from typing import Any
 
 from reactor.actions import Action, ReactionFailure, action_id, best_modifier, round_points
 from reactor.clock import shift
-from reactor.config import Config, Reaction, Step
+from reactor.config import Config, Dependents, Reaction, Step
 from reactor.context import PARTS, ContextView, profile_view
 from reactor.errors import RuleError, TemplateError
 from reactor.events import (
@@ -37,7 +37,7 @@ from reactor.events import (
     TRANSACTION_CREATED,
     Event,
 )
-from reactor.rules import ContextData
+from reactor.rules import ConditionBatch, ContextData
 from reactor.specs import (
     BenefitCreateStep,
     FilterStep,
@@ -50,6 +50,7 @@ from reactor.specs import (
     TagRemoveStep,
     TargetSendStep,
 )
+from reactor.state import COPY as _COPY
 from reactor.state import ProfileState, round_money
 
 __all__ = ["Observer", "Outcome", "expire", "next_expiry", "process", "schedule_event"]
@@ -120,7 +121,7 @@ class _Run:
         self._data: ContextData | None = None  # the parsed context rules evaluate
         self._data_keys: frozenset[str] | None = None  # the keys it holds (None: all)
         self._stale: set[str] = set()  # keys changed since it was parsed
-        self._changed: set[str] | None = set()  # keys changed since a batch ran (None: any)
+        self._changed: set[str] | None = set()  # parts changed since a batch ran (None: any)
         self._held: list[StatusSpec] | None = None
         # Fields of the state this run has copied and may change in place; the
         # others are shared with the state `process` was given (copy-on-write).
@@ -139,7 +140,7 @@ class _Run:
     def reset_context(self) -> None:
         """The state changed in ways that touch much of the context (a snapshot
         or transaction taken in, a reaction rolled back)."""
-        self.view = ContextView(self.state, self.event, self.config, self.profile, self.previous_profile)
+        self.view.reset(self.profile, self.previous_profile)
         self._data = None
         self._changed = None
         self._held = None
@@ -152,7 +153,7 @@ class _Run:
         self._stale.update(keys)
         changed = self._changed
         if changed is not None:
-            changed.update(keys)
+            changed.add(part)
         if part == "statuses":
             self._held = None
 
@@ -171,10 +172,13 @@ class _Run:
             and (not stale or (reads is not None and stale.isdisjoint(reads)))
         ):
             return data
-        if reads is None or (data is not None and keys is None):
+        if reads is None:
             keys, payload = None, self.view.full()
         else:
-            keys = reads if data is None or keys is None else reads | keys
+            # Parse what this rule reads, plus what the current parse holds if
+            # that is still good (so rules that read a little less or more do not
+            # take turns parsing).
+            keys = reads if data is None or keys is None or stale else reads | keys
             payload = self.view.subset(keys)
         self._data, self._data_keys = ContextData(payload), keys
         stale.clear()
@@ -185,16 +189,15 @@ class _Run:
         first time, so the state `process` was given never changes, and keep
         its value as it was while a reaction that may fail runs."""
         owned, undo, state = self._owned, self._undo, self.state
-        if undo is None and owned.issuperset(fields):
-            return
         for name in fields:
             if name not in owned:
-                before = state.own(name)  # the shared value, left untouched
                 owned.add(name)
-            elif undo is not None and name not in undo:
-                before = state.own(name)  # the copy so far, from now on unchanged
-            else:
+            elif undo is None or name in undo:
                 continue
+            # Not copied yet: the value shared with the given state. Copied
+            # already: this reaction's starting value, from now on unchanged.
+            before = getattr(state, name)
+            setattr(state, name, _COPY[name](before))
             if undo is not None and name not in undo:
                 undo[name] = before
 
@@ -355,36 +358,62 @@ class _Run:
         """Run the reactions listening to `event_type`, in order.
 
         Their conditions are evaluated in one batch (one native call) against
-        the context as it stands. When a reaction that fired changed a key that
-        a later reaction's rule reads, the batch runs again for what follows,
+        the context as it stands. When a reaction that fired changed a part of
+        the state that later reactions' rules read, those rules (and only
+        those, in one batch of their own) are evaluated again for what follows,
         so each reaction still sees the changes of the ones before it.
         """
         reactions = self.config.reactions_for(event_type)
         batch = self.config.batch_for(event_type)
         values = None
         if batch is not None and self.observe is None:
-            values = batch.evaluate(self.data(batch.reads))
+            values = [True] * batch.size if batch.always else batch.evaluate(self.data(batch.reads))
         if batch is None or values is None:
             for reaction in reactions:
                 self.run_reaction(reaction)
             return
-        reads_after = self.config.reads_after[event_type]
-        hits = list(compress(range(len(values)), values))
+        dependents = self.config.dependents[event_type]
+        count = len(reactions)
+        hits = list(compress(range(count), values))
         k = 0
         while k < len(hits):
             i = hits[k]
             k += 1
             self._changed = set()
             self.run_reaction(reactions[i], holds=True)
-            changed, later = self._changed, reads_after[i]
-            if changed is None or (changed and (later is None or not changed.isdisjoint(later))):
-                values = batch.evaluate(self.data(batch.reads))
-                if values is None:  # a rule failed: run the rest one by one
-                    for reaction in reactions[i + 1 :]:
-                        self.run_reaction(reaction)
-                    return
-                hits = list(compress(range(i + 1, len(reactions)), values[i + 1 :]))
-                k = 0
+            changed = self._changed
+            if changed is not None and not changed:
+                continue
+            values = self.evaluate_again(batch, dependents, values, changed, i)
+            if values is None:  # a rule failed: run the rest one by one
+                for reaction in reactions[i + 1 :]:
+                    self.run_reaction(reaction)
+                return
+            hits = list(compress(range(i + 1, count), values[i + 1 :]))
+            k = 0
+
+    def evaluate_again(
+        self,
+        batch: ConditionBatch,
+        dependents: Mapping[str, Dependents],
+        values: list[Any],
+        changed: set[str] | None,
+        after: int,
+    ) -> list[Any] | None:
+        """The conditions' values once reaction `after` changed the parts
+        `changed` of the state (None: any); None if a rule failed."""
+        if changed is None:
+            return batch.evaluate(self.data(batch.reads))
+        for part in changed:
+            depending = dependents.get(part)
+            if depending is None or depending.indices[-1] <= after:
+                continue  # no later rule reads it
+            again = depending.batch.evaluate(self.data(depending.batch.reads))
+            if again is None:
+                return None
+            for j, value in zip(depending.indices, again, strict=True):
+                values[j] = value
+        return values
 
     def run_reaction(self, reaction: Reaction, holds: bool = False) -> None:
         limit = reaction.limit

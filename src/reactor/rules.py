@@ -145,7 +145,7 @@ class Amount:
         except datalogic_py.DataLogicError as exc:
             code, message = _describe(exc)
             raise RuleError(f"{self.where}: {message}", code=code, path=self.where) from None
-        if isinstance(result, bool) or not isinstance(result, int | float):
+        if result.__class__ is not float and (isinstance(result, bool) or not isinstance(result, int)):
             raise RuleError(
                 f"{self.where}: evaluated to {orjson.dumps(result).decode()}, expected a number",
                 code="not_a_number",
@@ -164,6 +164,8 @@ class ConditionBatch:
     _rule: datalogic_py.Rule = field(repr=False, compare=False)
     reads: frozenset[str] | None = field(default=None, compare=False)
     sources: tuple[Any, ...] = field(default=(), repr=False, compare=False)
+    #: Every condition is missing (always true): no need to evaluate anything.
+    always: bool = field(default=False, compare=False)
 
     def evaluate(self, data: ContextData) -> list[Any] | None:
         """Each condition's value, or None if any of them failed or the batch
@@ -180,7 +182,8 @@ def compile_batch(conditions: Sequence[Condition | None]) -> ConditionBatch:
     """One batch of already-checked conditions, in order."""
     sources = [True if c is None else c.source for c in conditions]
     compiled = _ENGINE.compile(sources)
-    return ConditionBatch(len(sources), compiled, _top_level_reads(compiled), tuple(sources))
+    always = all(c is None for c in conditions)
+    return ConditionBatch(len(sources), compiled, _top_level_reads(compiled), tuple(sources), always)
 
 
 def compile_condition(rule: Any, where: str) -> Condition:

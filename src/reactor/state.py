@@ -18,7 +18,7 @@ import orjson
 
 from reactor.clock import DAY, shift
 
-__all__ = ["SEEN_EVENTS", "SEEN_TRANSACTIONS", "WINDOW_12M", "ProfileState", "round_money"]
+__all__ = ["COPY", "SEEN_EVENTS", "SEEN_TRANSACTIONS", "WINDOW_12M", "ProfileState", "round_money"]
 
 #: How many recent event ids / transaction keys a profile remembers for dedupe.
 SEEN_EVENTS = 64
@@ -112,7 +112,7 @@ class ProfileState:
         """A new state sharing every field with this one, for `process` to work
         on without changing this one (copy-on-write). The methods below never
         change a field in place: they put a new list or dict in its place. The
-        engine copies a field (`own`) before it changes that field in place."""
+        engine copies a field (with `COPY`) before it changes it in place."""
         return ProfileState(
             self.profile_id,
             self.snapshot,
@@ -135,13 +135,6 @@ class ProfileState:
             self.clock,
             self.partition,
         )
-
-    def own(self, name: str) -> Any:
-        """Replace field `name` by a copy that may be changed in place (records
-        changed in place are copied too); returns the value it replaced."""
-        value = getattr(self, name)
-        setattr(self, name, _COPY[name](value))
-        return value
 
     # --- dedupe ------------------------------------------------------------
 
@@ -252,8 +245,9 @@ def _dict_of_lists(table: dict[str, list[Any]]) -> dict[str, list[Any]]:
     return {k: v[:] for k, v in table.items()}
 
 
-# How to copy each field that steps change (records changed in place are copied).
-_COPY: dict[str, Any] = {
+#: How to copy each field that the engine changes in place (records changed in
+#: place are copied too), before it changes it (copy-on-write, see `derive`).
+COPY: dict[str, Any] = {
     "tags": list.copy,
     "statuses": _dict_of_lists,
     "benefits": _list_of_lists,
