@@ -1,9 +1,13 @@
 """Core benchmark: events/s through `process` with 100 reactions.
 
-Prints, from one run on one machine, three throughputs and two ratios:
+Prints, from one run on one machine, these throughputs and their ratios:
 
 - reactor: decode + `process` (state, context, rules, actions) + action JSON,
-  for every event, the way `reactor replay` runs, on one core;
+  for every event, the way `reactor replay` runs, on one core; as installed
+  (pure Python, unless installed with REACTOR_COMPILE=1), and compiled with
+  mypyc: the benchmark builds that into a temporary directory the way
+  `REACTOR_COMPILE=1 pip install .` does and runs the same measurement there,
+  in a child process (`--no-compiled` skips it);
 - qubit: the same `when` rules evaluated with json-logic-qubit on the very
   contexts reactor's rules saw (and nothing else: no decoding, no state, no
   actions), i.e. a lower bound on the cost of the rules alone with qubit;
@@ -11,14 +15,18 @@ Prints, from one run on one machine, three throughputs and two ratios:
 
 Goals (issue #3): reactor >= 20,000 events/s per core and >= 10x qubit.
 
-    python benchmarks/core.py [--events 20000] [--profiles 2000] [--reactions 100]
+    python benchmarks/core.py [--events 20000] [--profiles 2000] [--reactions 100] [--no-compiled]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
 import random
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +43,7 @@ from reactor.engine import process
 from reactor.events import decode_event
 from reactor.replay import Replay
 from reactor.rules import Amount, Condition, ConditionBatch, ContextData, compile_batch
+from reactor.runtime import tune_gc
 
 CATALOG = """
 statuses:
@@ -355,18 +364,57 @@ def time_orjson(lines: list[bytes]) -> float:
     return time.perf_counter() - started
 
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+def compiled_pipeline(args: argparse.Namespace) -> tuple[float, int]:
+    """Build reactor with REACTOR_COMPILE=1 into a temporary directory (as
+    `pip install .` would, from a copy of this checkout) and time the same
+    pipeline there, in a child process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source, site = Path(tmp) / "source", Path(tmp) / "site"
+        source.mkdir()
+        for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
+            shutil.copy(REPO / name, source / name)
+        for name in ("_build", "src"):
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(source)],
+            env={**os.environ, "REACTOR_COMPILE": "1"},
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        child = [sys.executable, __file__, "--pipeline-only", *sys.argv[1:]]
+        out = subprocess.run(
+            child, env={**os.environ, "PYTHONPATH": str(site)}, check=True, capture_output=True, text=True
+        ).stdout
+    result = json.loads(out)
+    if not result["engine"].endswith(".so"):
+        raise SystemExit(f"the compiled build was not used: reactor.engine is {result['engine']}")
+    return result["seconds"], result["actions"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--profiles", type=int, default=2_000)
     parser.add_argument("--reactions", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3, help="best of N for each measurement")
+    parser.add_argument("--no-compiled", action="store_true", help="skip the mypyc-compiled build")
+    parser.add_argument("--pipeline-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    tune_gc()  # as `reactor replay` and `reactor worker` run
     rng = random.Random(42)
     with tempfile.TemporaryDirectory() as tmp:
         config = write_config(Path(tmp), args.reactions, rng)
     lines = generate_events(args.events, args.profiles, rng)
     reactor_time, actions = min(time_reactor(config, lines) for _ in range(args.rounds))
+    if args.pipeline_only:  # the child run of `compiled_pipeline`
+        import reactor.engine
+
+        print(json.dumps({"seconds": reactor_time, "actions": actions, "engine": reactor.engine.__file__}))
+        return
+    compiled = None if args.no_compiled else compiled_pipeline(args)
     restore = with_qubit()
     try:
         qubit_pipeline_time, qubit_actions = min(
@@ -389,8 +437,17 @@ def main() -> None:
         f"({args.reactions // 2} per event type), {actions} actions ({actions / args.events:.2f} per event), "
         f"{len(work)} rule evaluations ({len(work) / args.events:.1f} per event), Python {sys.version.split()[0]}"
     )
+    import reactor.engine
+
+    build = "compiled" if reactor.engine.__file__.endswith(".so") else "pure Python"
     print("  events/s, one core:")
-    print(f"    reactor pipeline (decode, process, actions as JSON) {rate(reactor_time):>10,.0f}")
+    print(
+        f"    reactor pipeline (decode, process, actions as JSON) {rate(reactor_time):>10,.0f}  ({build}, as installed)"
+    )
+    if compiled is not None:
+        print(f"    the same, compiled with mypyc (REACTOR_COMPILE=1)   {rate(compiled[0]):>10,.0f}")
+        if compiled[1] != actions:
+            raise SystemExit(f"the compiled build gave {compiled[1]} actions, not {actions}")
     print(f"    the same pipeline with json-logic-qubit as engine   {rate(qubit_pipeline_time):>10,.0f}")
     print(f"    the rules alone, datalogic-py                       {rate(datalogic_rules):>10,.0f}")
     print(f"    the rules alone, datalogic-py, batched as reactor   {rate(datalogic_batches):>10,.0f}")
@@ -401,13 +458,16 @@ def main() -> None:
         print(f"    (with qubit: {qubit_actions} actions, not {actions}: it departs from JsonLogic on nulls)")
     print("  ratios:")
     print(f"    pipeline, reactor / with qubit      {qubit_pipeline_time / reactor_time:>6.1f}x")
+    if compiled is not None:
+        print(f"    pipeline, compiled / as installed   {reactor_time / compiled[0]:>6.2f}x")
     print(
         f"    rules alone, datalogic / qubit      {qubit_rules / datalogic_rules:>6.1f}x one by one, "
         f"{qubit_rules / datalogic_batches:.1f}x batched  (goal >= 10x)"
     )
     print(f"    reactor / orjson floor              {orjson_time / reactor_time:>6.3f}")
-    met = "met" if rate(reactor_time) >= 20_000 else "not met"
-    print(f"  goal >= 20,000 events/s per core: {met}")
+    for name, seconds in [(build, reactor_time)] + ([("compiled", compiled[0])] if compiled else []):
+        met = "met" if rate(seconds) >= 20_000 else "not met"
+        print(f"  goal >= 20,000 events/s per core, {name}: {met}")
 
 
 if __name__ == "__main__":

@@ -87,9 +87,11 @@ def replay(
     """Run the pipeline in-process on a JSON Lines file: actions to stdout,
     rejects to stderr, a summary line last on stderr."""
     from reactor.replay import Replay, read_lines
+    from reactor.runtime import tune_gc
 
     until_at = _instant_option(until, "--until")
     loaded = _load(config)
+    tune_gc()
     out = sys.stdout.buffer
     err = sys.stderr.buffer
 
@@ -194,9 +196,11 @@ def _settings(config: Path | None = None) -> Settings:
 def worker(config: ConfigOption = Path(".")) -> None:
     """Run the Faust worker on Kafka (KAFKA_BOOTSTRAP_SERVERS, default localhost:9092).
     Several workers share the partitions; /metrics and /healthz on the web port."""
+    from reactor.runtime import tune_gc
     from reactor.worker import TopicError, run_worker
 
     _load(config)  # refuse to start on a bad configuration, with every problem listed
+    tune_gc()
     try:
         run_worker(_settings(config))
     except TopicError as exc:

@@ -157,6 +157,11 @@ class _Run:
         if part == "statuses":
             self._held = None
 
+    def take_changes(self) -> set[str] | None:
+        """The parts changed since the last call (None: any), and start afresh."""
+        changed, self._changed = self._changed, set()
+        return changed
+
     def context(self) -> dict[str, Any]:
         """The full context, as templates and `explain` see it."""
         return self.view.full()
@@ -376,12 +381,12 @@ class _Run:
         count = len(reactions)
         hits = list(compress(range(count), values))
         k = 0
+        self.take_changes()
         while k < len(hits):
             i = hits[k]
             k += 1
-            self._changed = set()
             self.run_reaction(reactions[i], holds=True)
-            changed = self._changed
+            changed = self.take_changes()
             if changed is not None and not changed:
                 continue
             values = self.evaluate_again(batch, dependents, values, changed, i)

@@ -32,6 +32,31 @@ def round_money(value: float) -> float:
     return round(value + 0.0, 2)
 
 
+#: Field name -> key in the stored JSON (short keys keep the stored state small).
+_KEYS: tuple[tuple[str, str], ...] = (
+    ("profile_id", "p"),
+    ("snapshot", "s"),
+    ("tags", "t"),
+    ("statuses", "st"),
+    ("benefits", "b"),
+    ("rewards", "r"),
+    ("point_balance", "pb"),
+    ("tier_points", "tp"),
+    ("fired", "f"),
+    ("sent", "se"),
+    ("purchases", "pu"),
+    ("spend_all", "sa"),
+    ("shop_count", "sc"),
+    ("first_spend_at", "fs"),
+    ("last_spend_at", "ls"),
+    ("locations", "l"),
+    ("seen_events", "e"),
+    ("seen_transactions", "x"),
+    ("clock", "c"),
+    ("partition", "pt"),
+)
+
+
 @dataclass(slots=True)
 class ProfileState:
     """Held state of one profile. Lists of records are `[field, …]` tuples in
@@ -71,33 +96,10 @@ class ProfileState:
 
     # --- persistence -------------------------------------------------------
 
-    _KEYS = (
-        ("profile_id", "p"),
-        ("snapshot", "s"),
-        ("tags", "t"),
-        ("statuses", "st"),
-        ("benefits", "b"),
-        ("rewards", "r"),
-        ("point_balance", "pb"),
-        ("tier_points", "tp"),
-        ("fired", "f"),
-        ("sent", "se"),
-        ("purchases", "pu"),
-        ("spend_all", "sa"),
-        ("shop_count", "sc"),
-        ("first_spend_at", "fs"),
-        ("last_spend_at", "ls"),
-        ("locations", "l"),
-        ("seen_events", "e"),
-        ("seen_transactions", "x"),
-        ("clock", "c"),
-        ("partition", "pt"),
-    )
-
     def to_json(self) -> bytes:
         """Compact JSON; empty fields are left out."""
         out = {}
-        for name, short in self._KEYS:
+        for name, short in _KEYS:
             value = getattr(self, name)
             if value or name == "profile_id" or (name == "partition" and value is not None):
                 out[short] = value
@@ -106,7 +108,7 @@ class ProfileState:
     @classmethod
     def from_json(cls, raw: bytes | str) -> ProfileState:
         data = orjson.loads(raw)
-        return cls(**{name: data[short] for name, short in cls._KEYS if short in data})
+        return cls(**{name: data[short] for name, short in _KEYS if short in data})
 
     def derive(self) -> ProfileState:
         """A new state sharing every field with this one, for `process` to work
