@@ -20,6 +20,7 @@ __all__ = [
     "parse_duration",
     "parse_instant",
     "shift",
+    "whole_days",
 ]
 
 DAY = timedelta(days=1)
@@ -84,6 +85,18 @@ def _shift_date(day: str, days: int) -> str:
 @functools.lru_cache(maxsize=1024)  # one event asks for the same cut-offs many times
 def _shift(canonical: str, delta: timedelta) -> str:
     return format_instant(instant_from_canonical(canonical) + delta)
+
+
+def whole_days(earlier: str, now: str) -> int:
+    """Whole days from `earlier` to `now` (canonical instants), rounded down:
+    the days between the two dates, less one if `now` is earlier in its day."""
+    days = _day_number(now[:10]) - _day_number(earlier[:10])
+    return days - 1 if now[11:] < earlier[11:] else days
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_number(day: str) -> int:
+    return date.fromisoformat(day).toordinal()
 
 
 def parse_duration(text: object) -> timedelta:

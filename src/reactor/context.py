@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from reactor.clock import instant_from_canonical
+from reactor.clock import whole_days
 from reactor.events import TRANSACTION_CREATED, Event
 from reactor.state import ProfileState
 
@@ -74,10 +74,7 @@ def active_statuses(state: ProfileState, config: Config, now: str) -> list[dict[
 
 
 def _days_since(earlier: str | None, now: str) -> int | None:
-    if earlier is None:
-        return None
-    delta = instant_from_canonical(now) - instant_from_canonical(earlier)
-    return delta.days  # whole days, rounded down
+    return None if earlier is None else whole_days(earlier, now)
 
 
 class ContextView:

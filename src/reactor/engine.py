@@ -115,7 +115,7 @@ class _Run:
         self.failures: list[ReactionFailure] = []
         self.fired: list[str] = []
         self.limited_sends = 0
-        self.profile = profile_view(state.snapshot, state.profile_id)
+        self.profile = state.profile(profile_view)
         self.previous_profile: dict[str, Any] | None = None
         self.view = ContextView(state, event, config, self.profile, None)
         self._data: ContextData | None = None  # the parsed context rules evaluate
@@ -320,7 +320,7 @@ class _Run:
         state = self.state
         self.previous_profile = self.profile if state.snapshot else None  # the view of the old snapshot
         state.snapshot = snapshot
-        self.profile = profile_view(snapshot, state.profile_id)
+        self.profile = state.profile(profile_view)
         if isinstance(snapshot.get("tags"), list):
             state.tags = sorted(set(snapshot["tags"]))
         if isinstance(snapshot.get("statuses"), list):

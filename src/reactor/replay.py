@@ -93,6 +93,10 @@ class Replay:
         # is current: an entry that no longer matches is stale and skipped.
         self._expiries: list[tuple[str, str]] = []
         self._scheduled: dict[str, str] = {}
+        # The first automation tick after the clock (None: no more ticks), when
+        # known: it is computed again only once the clock has passed it.
+        self._next_tick: str | None = None
+        self._next_tick_known = False
 
     # --- input ---------------------------------------------------------------
 
@@ -128,6 +132,13 @@ class Replay:
     def advance(self, until: str) -> None:
         """Run expiries and automation ticks due in (clock, until], in time order."""
         assert self.clock is not None
+        if not self._next_tick_known:
+            self._next_tick, self._next_tick_known = self._first_tick_after(self.clock), True
+        expiries = self._expiries
+        if (not expiries or expiries[0][0] > until) and (self._next_tick is None or self._next_tick > until):
+            self.clock = until  # nothing due: most events
+            return
+        self._next_tick_known = False
         after = instant_from_canonical(self.clock)
         end = instant_from_canonical(until)
         ticks = self._ticks(after, end)
@@ -151,6 +162,17 @@ class Replay:
             self._tick(automation_id, tick)
             next_tick = next(ticks, None)
         self.clock = until
+
+    def _first_tick_after(self, clock: str) -> str | None:
+        after = instant_from_canonical(clock)
+        ticks = [
+            tick
+            for automation in self.config.automations.values()
+            if automation.enabled and automation.schedule is not None
+            for tick in [automation.schedule.next_after(after)]
+            if tick is not None
+        ]
+        return format_instant(min(ticks)) if ticks else None
 
     def _ticks(self, after: datetime, until: datetime) -> Iterator[tuple[str, str]]:
         pending: list[tuple[str, int, str]] = []
@@ -192,10 +214,12 @@ class Replay:
             if expiry is not None and self._scheduled.get(state.profile_id) != expiry:
                 self._scheduled[state.profile_id] = expiry
                 heapq.heappush(self._expiries, (expiry, state.profile_id))
+        stats, on_action = self.stats, self.on_action
+        by_type = stats.actions_by_type
         for action in outcome.actions:
-            self.stats.actions += 1
-            self.stats.actions_by_type[action.type] = self.stats.actions_by_type.get(action.type, 0) + 1
-            self.on_action(action)
+            by_type[action.type] = by_type.get(action.type, 0) + 1
+            on_action(action)
+        stats.actions += len(outcome.actions)
         for failure in outcome.failures:
             self.stats.reaction_failures += 1
             self.on_reject(self._failure_record(failure, raw, source))

@@ -10,6 +10,7 @@ and `process` can share it, copying only the fields it changes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -93,6 +94,9 @@ class ProfileState:
     #: The input partition the worker saw this profile on (worker bookkeeping,
     #: so that time-driven work finds a partition's profiles after a restart).
     partition: int | None = None
+    #: The snapshot as rules see it, and the snapshot it was made from: not
+    #: stored, made again only when the snapshot is replaced (see `profile`).
+    _profile: tuple[Any, dict[str, Any]] | None = field(default=None, compare=False, repr=False)
 
     # --- persistence -------------------------------------------------------
 
@@ -136,7 +140,18 @@ class ProfileState:
             self.seen_transactions,
             self.clock,
             self.partition,
+            self._profile,
         )
+
+    def profile(self, make: Callable[[dict[str, Any] | None, str], dict[str, Any]]) -> dict[str, Any]:
+        """`make(snapshot, profile_id)` (the view of the snapshot rules see),
+        made once per snapshot: states derived from this one share it, and
+        events that do not replace the snapshot do not make it again. The
+        view is never changed in place."""
+        memo = self._profile
+        if memo is None or memo[0] is not self.snapshot:
+            memo = self._profile = (self.snapshot, make(self.snapshot, self.profile_id))
+        return memo[1]
 
     # --- dedupe ------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from reactor.clock import shift
+from reactor.clock import shift, whole_days
 
 
 @pytest.mark.parametrize(
@@ -25,3 +25,19 @@ from reactor.clock import shift
 )
 def test_shift_moves_an_instant_in_utc(start: str, delta: timedelta, expected: str):
     assert shift(start, delta) == expected
+
+
+@pytest.mark.parametrize(
+    ("earlier", "now", "expected"),
+    [
+        ("2026-11-18T08:00:00Z", "2026-11-20T09:00:00Z", 2),  # 2 days 1 hour
+        ("2026-11-18T10:00:00Z", "2026-11-20T09:00:00Z", 1),  # 1 day 23 hours
+        ("2026-11-20T09:00:00Z", "2026-11-20T09:00:00Z", 0),
+        ("2026-11-20T09:00:01Z", "2026-11-20T09:00:00Z", -1),  # a second in the future: rounded down
+        ("2025-12-31T23:59:59Z", "2026-01-01T00:00:00Z", 0),
+        ("2024-02-28T12:00:00Z", "2024-03-01T12:00:00Z", 2),  # 29 February 2024
+        ("2025-11-20T09:00:00Z", "2026-11-20T09:00:00Z", 365),
+    ],
+)
+def test_whole_days_between_two_instants_rounded_down(earlier: str, now: str, expected: int):
+    assert whole_days(earlier, now) == expected
