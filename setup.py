@@ -19,6 +19,8 @@ COMPILED = [
     "src/reactor/context.py",
     "src/reactor/actions.py",
     "src/reactor/engine.py",
+    "src/reactor/events.py",
+    "src/reactor/replay.py",
 ]
 
 if os.environ.get("REACTOR_COMPILE") == "1" and not os.environ.get("REACTOR_ASKING_REQUIREMENTS"):

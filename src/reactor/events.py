@@ -8,14 +8,13 @@ that the transport can dead-letter the original bytes and go on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Final, NotRequired
+from typing import Any, Final
 
 import orjson
-from pydantic import AfterValidator, ConfigDict, StringConstraints, TypeAdapter, ValidationError, with_config
-from typing_extensions import TypedDict
+from pydantic import ValidationError
 
-from reactor.clock import normalize_instant
 from reactor.errors import InvalidEvent
+from reactor.event_schema import BY_TYPE, ENVELOPE
 
 __all__ = [
     "EVENT_TYPES",
@@ -51,87 +50,6 @@ class Event:
     extra: dict[str, Any] = field(default_factory=dict)
     transaction_at: str | None = None
 
-
-Instant = Annotated[str, AfterValidator(normalize_instant)]
-Text = Annotated[str, StringConstraints(min_length=1)]
-
-# The checked shape of each event type, as TypedDicts: pydantic checks a whole
-# event in one native call and returns plain dicts (no model objects to build).
-# Unknown fields are allowed and kept; `data` is used as sent, except that its
-# times are put in canonical form.
-_STRICT = ConfigDict(strict=True, extra="allow")
-
-
-@with_config(_STRICT)
-class _Status(TypedDict):
-    handle: Text
-    expires_at: NotRequired[Instant | None]
-
-
-@with_config(_STRICT)
-class _Identity(TypedDict):
-    handle: Text
-
-
-@with_config(_STRICT)
-class _Profile(TypedDict):
-    id: NotRequired[Text | None]
-    tags: NotRequired[list[str] | None]
-    statuses: NotRequired[list[_Status] | None]
-    identities: NotRequired[list[_Identity] | None]
-
-
-@with_config(_STRICT)
-class _Location(TypedDict):
-    id: NotRequired[Text | None]
-
-
-@with_config(_STRICT)
-class _Transaction(TypedDict):
-    id: Text
-    system: NotRequired[str | None]
-    total: float
-    currency: NotRequired[str | None]
-    transacted_at: NotRequired[Instant | None]
-    location: NotRequired[_Location | None]
-    items: NotRequired[list[dict[str, Any]] | None]
-    tags: NotRequired[list[str] | None]
-
-
-@with_config(_STRICT)
-class _ProfileData(TypedDict):
-    profile: _Profile
-
-
-@with_config(_STRICT)
-class _TransactionData(TypedDict):
-    transaction: _Transaction
-
-
-@with_config(_STRICT)
-class _Envelope(TypedDict):
-    id: Text
-    type: str
-    occurred_at: Instant
-    profile_id: Text
-    data: dict[str, Any]
-
-
-@with_config(_STRICT)
-class _ProfileEvent(_Envelope):
-    data: _ProfileData  # type: ignore[misc]
-
-
-@with_config(_STRICT)
-class _TransactionEvent(_Envelope):
-    data: _TransactionData  # type: ignore[misc]
-
-
-_ENVELOPE: TypeAdapter[Any] = TypeAdapter(_Envelope)
-_BY_TYPE: dict[str, TypeAdapter[Any]] = {
-    PROFILE_UPDATED: TypeAdapter(_ProfileEvent),
-    TRANSACTION_CREATED: TypeAdapter(_TransactionEvent),
-}
 
 _EXPECTED = {
     "string_type": "a string",
@@ -197,9 +115,9 @@ def decode_event(raw: bytes | str) -> Event:
     if not isinstance(document, dict):
         raise InvalidEvent(f"an event must be a JSON object, not {_json_kind(document)}", code="wrong_type")
     kind = document.get("type")
-    adapter = _BY_TYPE.get(kind) if isinstance(kind, str) else None
+    adapter = BY_TYPE.get(kind) if isinstance(kind, str) else None
     try:
-        checked = (adapter or _ENVELOPE).validate_python(document)
+        checked = (adapter or ENVELOPE).validate_python(document)
     except ValidationError as exc:
         raise _invalid(exc) from None
     if kind not in EVENT_TYPES:

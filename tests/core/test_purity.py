@@ -15,6 +15,7 @@ CORE = [
     "reactor.actions",
     "reactor.state",
     "reactor.events",
+    "reactor.event_schema",
     "reactor.explain",
 ]
 
