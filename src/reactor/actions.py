@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -31,9 +31,12 @@ def action_id(profile_id: str, event_id: str, reaction_id: str, position: int | 
     return "act-" + hashlib.blake2b(key, digest_size=12).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Action:
-    """One action. `fields` holds the type's own fields (CONTRACT §4)."""
+class Action(NamedTuple):
+    """One action. `fields` holds the type's own fields (CONTRACT §4).
+
+    A named tuple rather than a frozen dataclass: as immutable, and three
+    times cheaper to create, which counts at two or three actions per event.
+    """
 
     id: str
     type: str
