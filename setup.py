@@ -19,6 +19,7 @@ COMPILED = [
     "src/reactor/context.py",
     "src/reactor/actions.py",
     "src/reactor/engine.py",
+    "src/reactor/config.py",
     "src/reactor/events.py",
     "src/reactor/replay.py",
 ]
