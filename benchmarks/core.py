@@ -25,7 +25,6 @@ import gc
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -368,22 +367,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def compiled_pipeline(args: argparse.Namespace) -> tuple[float, int]:
-    """Build reactor with REACTOR_COMPILE=1 into a temporary directory (as
-    `pip install .` would, from a copy of this checkout) and time the same
-    pipeline there, in a child process."""
+    """Build reactor with REACTOR_COMPILE=1 into a temporary directory
+    (scripts/build-compiled) and time the same pipeline there, in a child
+    process."""
     with tempfile.TemporaryDirectory() as tmp:
-        source, site = Path(tmp) / "source", Path(tmp) / "site"
-        source.mkdir()
-        for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
-            shutil.copy(REPO / name, source / name)
-        for name in ("_build", "src"):
-            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(source)],
-            env={**os.environ, "REACTOR_COMPILE": "1"},
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        site = Path(tmp) / "site"
+        subprocess.run([str(REPO / "scripts" / "build-compiled"), str(site), sys.executable], check=True)
         child = [sys.executable, __file__, "--pipeline-only", *sys.argv[1:]]
         out = subprocess.run(
             child, env={**os.environ, "PYTHONPATH": str(site)}, check=True, capture_output=True, text=True

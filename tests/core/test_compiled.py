@@ -1,7 +1,7 @@
 """The compiled build (REACTOR_COMPILE=1, mypyc) behaves exactly as the pure one.
 
 It is built here the way a user builds it, `pip install .` with the variable
-set, from a copy of this checkout into a temporary directory; then the
+set (scripts/build-compiled), into a temporary directory; then the
 engine's tests and the CLI's tests run again in a child pytest that imports
 that build, and `reactor replay` of the bundled story must print the same
 bytes with both builds. (The worker's tests, which need Kafka, run on the
@@ -11,7 +11,6 @@ pure build only.)
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,20 +24,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def compiled_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("compiled")
-    source, site = root / "source", root / "site"
-    source.mkdir()
-    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
-        shutil.copy(REPO / name, source / name)
-    for name in ("_build", "src"):
-        shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(source)],
-        env={**os.environ, "REACTOR_COMPILE": "1"},
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    site = tmp_path_factory.mktemp("compiled") / "site"
+    build = [str(REPO / "scripts" / "build-compiled"), str(site), sys.executable]
+    subprocess.run(build, check=True, capture_output=True, timeout=600)
     return site
 
 
