@@ -99,9 +99,10 @@ class _ChainStopped(Exception):
 
 
 class _Run:
-    """The working state of one call: a private copy of the profile's state,
-    the actions emitted so far, and a context rebuilt only when a step changed
-    something since it was last built."""
+    """The working state of one call: the profile's state (derived from the
+    given one, its fields copied when first changed), the actions emitted so
+    far, and a context rebuilt only when a step changed something since it was
+    last built."""
 
     def __init__(
         self, event: Event, state: ProfileState, config: Config, observe: Observer | None = None
