@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from typing import Any
 
 from setuptools import build_meta as _setuptools
@@ -30,18 +31,18 @@ def _compiling() -> list[str]:
     return [MYPYC, *project["dependencies"]]
 
 
-def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) -> list[str]:
+def _requires(ask: Callable[[dict[str, Any] | None], list[str]], settings: dict[str, Any] | None) -> list[str]:
     # setuptools runs setup.py to answer, before mypy is installed: say so.
     os.environ["REACTOR_ASKING_REQUIREMENTS"] = "1"
     try:
-        return [*_setuptools.get_requires_for_build_wheel(config_settings), *_compiling()]
+        return [*ask(settings), *_compiling()]
     finally:
         del os.environ["REACTOR_ASKING_REQUIREMENTS"]
+
+
+def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) -> list[str]:
+    return _requires(_setuptools.get_requires_for_build_wheel, config_settings)
 
 
 def get_requires_for_build_editable(config_settings: dict[str, Any] | None = None) -> list[str]:
-    os.environ["REACTOR_ASKING_REQUIREMENTS"] = "1"
-    try:
-        return [*_setuptools.get_requires_for_build_editable(config_settings), *_compiling()]
-    finally:
-        del os.environ["REACTOR_ASKING_REQUIREMENTS"]
+    return _requires(_setuptools.get_requires_for_build_editable, config_settings)

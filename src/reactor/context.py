@@ -93,17 +93,14 @@ class ContextView:
         self.state = state
         self.event = event
         self.config = config
-        self.profile = profile
         self.now = event.occurred_at
-        self._values: dict[str, Any] = {
-            "now": self.now,
-            "profile": profile,
-            "previous_profile": previous_profile,
-        }
+        self.profile = profile
+        self._values: dict[str, Any] = {}
         self._full: dict[str, Any] | None = None
+        self.reset(profile, previous_profile)
 
     def reset(self, profile: Mapping[str, Any], previous_profile: Mapping[str, Any] | None) -> None:
-        """Forget every computed key: much of the state changed."""
+        """Forget every computed key (much of the state changed)."""
         self.profile = profile
         self._values = {"now": self.now, "profile": profile, "previous_profile": previous_profile}
         self._full = None

@@ -20,10 +20,11 @@ import orjson
 
 from reactor.actions import Action, ReactionFailure
 from reactor.clock import format_instant, instant_from_canonical
-from reactor.config import Config
+from reactor.config import Config, Reaction
 from reactor.engine import Outcome, expire, next_expiry, process, schedule_event
 from reactor.errors import InvalidEvent
 from reactor.events import Event, decode_event
+from reactor.schedules import Schedule
 from reactor.state import ProfileState
 
 __all__ = ["Replay", "ReplayStats", "dead_letter", "raw_fields", "read_lines"]
@@ -163,23 +164,27 @@ class Replay:
             next_tick = next(ticks, None)
         self.clock = until
 
+    def _schedules(self) -> Iterator[tuple[Reaction, Schedule]]:
+        """The enabled automations and their schedules."""
+        for automation in self.config.automations.values():
+            if automation.enabled and automation.schedule is not None:
+                yield automation, automation.schedule
+
     def _first_tick_after(self, clock: str) -> str | None:
         after = instant_from_canonical(clock)
         ticks = [
             tick
-            for automation in self.config.automations.values()
-            if automation.enabled and automation.schedule is not None
-            for tick in [automation.schedule.next_after(after)]
+            for automation, schedule in self._schedules()
+            for tick in [schedule.next_after(after)]
             if tick is not None
         ]
         return format_instant(min(ticks)) if ticks else None
 
     def _ticks(self, after: datetime, until: datetime) -> Iterator[tuple[str, str]]:
         pending: list[tuple[str, int, str]] = []
-        for automation in self.config.automations.values():
-            if automation.enabled and automation.schedule is not None:
-                for moment in automation.schedule.ticks_between(after, until):
-                    pending.append((format_instant(moment), automation.priority, automation.id))
+        for automation, schedule in self._schedules():
+            for moment in schedule.ticks_between(after, until):
+                pending.append((format_instant(moment), automation.priority, automation.id))
         for tick, _, automation_id in sorted(pending):
             yield tick, automation_id
 
