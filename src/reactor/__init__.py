@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from reactor.actions import Action, ReactionFailure
 from reactor.config import Config, load_config
-from reactor.engine import Outcome, expire, next_expiry, process
+from reactor.engine import Outcome, next_due, process, run_due
 from reactor.errors import (
     ConfigError,
     ConfigIssue,
@@ -35,10 +35,10 @@ __all__ = [
     "RuleError",
     "TemplateError",
     "decode_event",
-    "expire",
     "load_config",
-    "next_expiry",
+    "next_due",
     "process",
+    "run_due",
 ]
 
 __version__ = "0.1.0"

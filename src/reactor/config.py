@@ -113,6 +113,9 @@ class Reaction:
     #: Whether a step can fail at run time (a rule, an expression amount, a
     #: template): only then is the state saved to roll the reaction back.
     can_fail: bool = True
+    #: The entry as written in the YAML, checked (for `reactor diff`, which
+    #: says what changed in a reaction's definition).
+    spec: RuleSpec | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -507,6 +510,7 @@ class _Compiler:
             condition=condition,
             schedule=schedule,
             can_fail=can_fail,
+            spec=spec,
         )
 
     def target(self, item: _Item) -> Target | None:

@@ -20,7 +20,7 @@ One event runs in this order:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from itertools import compress
 from typing import Any
@@ -53,25 +53,38 @@ from reactor.specs import (
 from reactor.state import COPY as _COPY
 from reactor.state import ProfileState, round_money
 
-__all__ = ["Observer", "Outcome", "expire", "next_expiry", "process", "schedule_event"]
+__all__ = ["Observer", "Outcome", "next_due", "process", "run_due", "schedule_event"]
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What one call to the core decided.
 
-    `state` is None when the profile must be forgotten (`profile.deleted`).
+    `state` is None when the profile must be forgotten (`profile.deleted`):
+    a transport deletes what it holds for it (a tombstone in the changelog).
     `skipped` says why an event did nothing (`duplicate_event`,
-    `duplicate_transaction`); `limited_sends` counts `target.send` steps
-    dropped by their target's limit.
+    `duplicate_transaction`).
+
+    `verdicts` has one `(reaction id, verdict)` for each reaction (or
+    automation) whose `when` held, in the order they ran: `fired` (its chain
+    emitted at least one action), `matched` (it emitted none: a `filter`
+    stopped it, or there was nothing to do), `limited` (its `limit` was
+    reached, so it did not run), `failed` (rolled back, see `failures`).
+    `limited_targets` names the target of each `target.send` dropped by its
+    target's `limit`.
     """
 
     state: ProfileState | None
     actions: tuple[Action, ...] = ()
     failures: tuple[ReactionFailure, ...] = ()
     skipped: str | None = None
-    limited_sends: int = 0
-    reactions_fired: tuple[str, ...] = field(default=())
+    verdicts: tuple[tuple[str, str], ...] = ()
+    limited_targets: tuple[str, ...] = ()
+
+    @property
+    def limited_sends(self) -> int:
+        """How many `target.send` steps their target's limit dropped."""
+        return len(self.limited_targets)
 
 
 def schedule_event(automation_id: str, tick: str, profile_id: str) -> Event:
@@ -114,8 +127,8 @@ class _Run:
         self.now = event.occurred_at
         self.actions: list[Action] = []
         self.failures: list[ReactionFailure] = []
-        self.fired: list[str] = []
-        self.limited_sends = 0
+        self.verdicts: list[tuple[str, str]] = []
+        self.limited_targets: list[str] = []
         self.profile = state.profile(profile_view)
         self.previous_profile: dict[str, Any] | None = None
         self.view = ContextView(state, event, config, self.profile, None)
@@ -422,36 +435,45 @@ class _Run:
         return values
 
     def run_reaction(self, reaction: Reaction, holds: bool = False) -> None:
+        """Run one reaction whose `when` is known to hold (`holds`) or is
+        evaluated here. Its `limit` counts the run only when the chain emitted
+        an action (CONTRACT §11): a chain a `filter` stopped first is free."""
         limit = reaction.limit
         limited = limit is not None and self.state.limit_reached(
             "fired", reaction.id, self.now, limit.per_profile, limit.window
         )
         if self.observe is not None:
             self.observe(reaction, dict(self.context()), limited)
-        if limited:
-            return
         self.reaction_id, self.position = reaction.id, 0
         saved_actions, started = len(self.actions), False
         try:
             condition = reaction.condition
             if not holds and condition is not None and not condition.holds(self.data(condition.reads)):
                 return
+            if limited:
+                self.verdicts.append((reaction.id, "limited"))
+                return
             started = True
             self._undo = {} if reaction.can_fail else None
-            self.fired.append(reaction.id)
+            try:
+                for step in reaction.steps:
+                    self.run_step(step)
+            except _ChainStopped:
+                pass
+            if len(self.actions) == saved_actions:
+                self.verdicts.append((reaction.id, "matched"))
+                return
+            self.verdicts.append((reaction.id, "fired"))
             if limit is not None:
+                self._undo = None
                 self.touch("fired")
                 self.state.count_use("fired", reaction.id, self.now, limit.per_profile, limit.window)
-            for step in reaction.steps:
-                self.run_step(step)
-        except _ChainStopped:
-            pass
         except (RuleError, TemplateError) as exc:
             if started:  # undo the reaction whole: its state changes and its actions
                 self.undo(self._undo or {})
                 del self.actions[saved_actions:]
-                self.fired.pop()
                 self.reset_context()
+            self.verdicts.append((reaction.id, "failed"))
             self.failures.append(
                 ReactionFailure(
                     reaction.id, self.event.id, self.state.profile_id, exc.code, exc.message, exc.path
@@ -557,7 +579,7 @@ class _Run:
         if limit is not None and self.state.limit_reached(
             "sent", target.id, self.now, limit.per_profile, limit.window
         ):
-            self.limited_sends += 1
+            self.limited_targets.append(target.id)
             return
         payload = target.template.render(self.context())
         if limit is not None:
@@ -571,8 +593,8 @@ class _Run:
             actions=tuple(self.actions),
             failures=tuple(self.failures),
             skipped=skipped,
-            limited_sends=self.limited_sends,
-            reactions_fired=tuple(self.fired),
+            verdicts=tuple(self.verdicts),
+            limited_targets=tuple(self.limited_targets),
         )
 
 
@@ -621,15 +643,19 @@ def process(
     return run.outcome()
 
 
-def next_expiry(state: ProfileState) -> str | None:
-    """When the next held status runs out, or None."""
+def next_due(state: ProfileState, config: Config) -> str | None:
+    """When the profile's next time-driven work is due (a status expiry), or
+    None. A transport calls `run_due` for the profile once its clock reaches
+    it; `process` also runs whatever is due before an event, so the actions
+    never depend on when (or whether) a transport's ticks ran."""
     times = [expires for _, expires in state.statuses.values() if expires is not None]
     return min(times) if times else None
 
 
-def expire(state: ProfileState, until: str, config: Config) -> Outcome:
-    """Remove the statuses of `state` that expire at or before `until`, in time
-    order, emitting `status.remove` (reason `expired`) and `benefit.revoke`."""
+def run_due(state: ProfileState, config: Config, until: str) -> Outcome:
+    """Run the time-driven work of `state` due at or before `until`, in time
+    order: statuses that expire emit `status.remove` (reason `expired`) and
+    `benefit.revoke`. Never mutates `state`."""
     current = state.derive()
     tick = Event(id="expiry", type=SCHEDULE, occurred_at=until, profile_id=state.profile_id)
     run = _Run(tick, current, config)

@@ -21,7 +21,7 @@ import orjson
 from reactor.actions import Action, ReactionFailure
 from reactor.clock import format_instant, instant_from_canonical
 from reactor.config import Config, Reaction
-from reactor.engine import Outcome, expire, next_expiry, process, schedule_event
+from reactor.engine import Outcome, next_due, process, run_due, schedule_event
 from reactor.errors import InvalidEvent
 from reactor.events import Event, decode_event
 from reactor.schedules import Schedule
@@ -70,6 +70,25 @@ class ReplayStats:
     limited_sends: int = 0
     ticks: int = 0
     actions_by_type: dict[str, int] = field(default_factory=dict)
+    #: reaction (or automation) id -> verdict -> count; see `reaction_counts`.
+    verdicts: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: target id -> [sent, limited]
+    sends: dict[str, list[int]] = field(default_factory=dict)
+
+    def reaction_counts(self) -> dict[str, dict[str, int]]:
+        """Per reaction: `matched` (its `when` held, whatever came of it),
+        `fired` (its chain emitted an action), `limited` (its limit stopped it)
+        and `failed` (rolled back). So matched >= fired + limited + failed."""
+        out = {}
+        for reaction_id, counts in sorted(self.verdicts.items()):
+            fired, limited, failed = counts.get("fired", 0), counts.get("limited", 0), counts.get("failed", 0)
+            out[reaction_id] = {
+                "matched": fired + limited + failed + counts.get("matched", 0),
+                "fired": fired,
+                "limited": limited,
+                "failed": failed,
+            }
+        return out
 
 
 class Replay:
@@ -155,7 +174,7 @@ class Replay:
                 state = self.states.get(profile_id)
                 if state is not None and self._scheduled.get(profile_id) == next_expiry_at:
                     del self._scheduled[profile_id]
-                    self._apply(expire(state, next_expiry_at, self.config), raw=b"", source={})
+                    self._apply(run_due(state, self.config, next_expiry_at), raw=b"", source={})
                 continue
             if next_tick is None:
                 break
@@ -215,16 +234,27 @@ class Replay:
         state = outcome.state
         if state is not None:
             self.states[state.profile_id] = state
-            expiry = next_expiry(state)
+            expiry = next_due(state, self.config)
             if expiry is not None and self._scheduled.get(state.profile_id) != expiry:
                 self._scheduled[state.profile_id] = expiry
                 heapq.heappush(self._expiries, (expiry, state.profile_id))
         stats, on_action = self.stats, self.on_action
-        by_type = stats.actions_by_type
+        by_type, sends = stats.actions_by_type, stats.sends
         for action in outcome.actions:
-            by_type[action.type] = by_type.get(action.type, 0) + 1
+            kind = action.type
+            by_type[kind] = by_type.get(kind, 0) + 1
+            if kind == "target.send":
+                sends.setdefault(action.fields["target"], [0, 0])[0] += 1
             on_action(action)
         stats.actions += len(outcome.actions)
+        verdicts = stats.verdicts
+        for reaction_id, verdict in outcome.verdicts:
+            counts = verdicts.get(reaction_id)
+            if counts is None:
+                counts = verdicts[reaction_id] = {}
+            counts[verdict] = counts.get(verdict, 0) + 1
+        for target_id in outcome.limited_targets:
+            sends.setdefault(target_id, [0, 0])[1] += 1
         for failure in outcome.failures:
             self.stats.reaction_failures += 1
             self.on_reject(self._failure_record(failure, raw, source))
@@ -248,4 +278,6 @@ class Replay:
             "profiles": len(self.states),
             "clock": self.clock,
             "config_version": self.config.version,
+            "reactions": stats.reaction_counts(),
+            "targets": {t: {"sent": n[0], "limited": n[1]} for t, n in sorted(stats.sends.items())},
         }

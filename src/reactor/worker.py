@@ -48,7 +48,7 @@ from faust.types import TP
 from reactor.clock import format_instant, instant_from_canonical
 from reactor.config import Config, load_config
 from reactor.delivery import Attempt, Deliverer, DeliveryOutcome, HttpxSender, dead_letter
-from reactor.engine import Outcome, expire, next_expiry, process, schedule_event
+from reactor.engine import Outcome, next_due, process, run_due, schedule_event
 from reactor.errors import ConfigError, InvalidEvent
 from reactor.events import Event, decode_event
 from reactor.metrics import Metrics, configure_logging
@@ -306,7 +306,7 @@ class Worker:
             if state is None:
                 profiles.pop(key, None)
             else:
-                profiles[key] = next_expiry(state)
+                profiles[key] = next_due(state, self.config)
         for action in outcome.actions:
             self.metrics.actions.labels(action.type).inc()
             batch.sends.append((self.actions_topic, key, action.as_dict()))
@@ -351,13 +351,13 @@ class Worker:
             for key, raw in self.profiles.items():
                 stored = ProfileState.from_json(raw)
                 if stored.partition == partition:
-                    profiles[key] = next_expiry(stored)
+                    profiles[key] = next_due(stored, self.config)
             for key, (state, event) in batch.states.items():
                 if event.message.partition == partition:
                     if state is None:
                         profiles.pop(key, None)
                     else:
-                        profiles[key] = next_expiry(state)
+                        profiles[key] = next_due(state, self.config)
             self._profiles[partition] = profiles
         return profiles
 
@@ -385,7 +385,7 @@ class Worker:
         for key in due:
             state = self._state(key, batch)
             if state is not None:
-                self._apply(expire(state, now, self.config), key, event, batch, source, b"")
+                self._apply(run_due(state, self.config, now), key, event, batch, source, b"")
         self.metrics.ticks.labels("expiry").inc()
         self._run_automations(last, now, profiles, event, batch, source)
         _current_event.set(weakref.ref(event))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from reactor.config import Config, load_config
-from reactor.engine import expire, next_expiry, process
+from reactor.engine import next_due, process, run_due
 from reactor.events import decode_event
 from reactor.state import ProfileState
 from support import REPO, brief, profile_updated, run, transaction, write_config
@@ -607,9 +607,9 @@ def test_expiry_emits_status_remove_at_the_expiry_time_with_no_event(cfg):
       - {id: look, on: [profile.updated], when: {"var": "later"}, actions: [{type: target.send, target: echo}]}
     """)
     state, _actions, _ = run(config, profile_updated(at="2026-11-20T10:00:00Z"))
-    assert next_expiry(state) == "2026-11-21T10:00:00Z"
-    # Through expire() (the worker's timer, replay's clock):
-    expired = expire(state, "2026-11-22T00:00:00Z", config)
+    assert next_due(state, config) == "2026-11-21T10:00:00Z"
+    # Through run_due() (the worker's timer, replay's clock):
+    expired = run_due(state, config, "2026-11-22T00:00:00Z")
     by_timer = [a.as_dict() for a in expired.actions]
     assert brief(by_timer) == [
         ("status.remove", {"status": "media", "reason": "expired"}),
@@ -623,7 +623,7 @@ def test_expiry_emits_status_remove_at_the_expiry_time_with_no_event(cfg):
     _, by_event, _ = run(config, profile_updated(later=True, at="2026-11-23T00:00:00Z"), state=state)
     assert [a["id"] for a in by_event[:2]] == [a["id"] for a in by_timer]
     assert by_event[2]["payload"]["statuses"] == []
-    assert expire(state, "2026-11-21T09:59:59Z", config).actions == ()
+    assert run_due(state, config, "2026-11-21T09:59:59Z").actions == ()
 
 
 def test_benefit_and_reward_expiries_get_the_vip_extra_days(cfg):
@@ -821,7 +821,7 @@ def test_process_never_mutates_the_state_it_is_given():
         calls += 1
     for state in states.values():
         kept = copy.deepcopy(state)
-        expire(state, "2030-01-01T00:00:00Z", config)
+        run_due(state, config, "2030-01-01T00:00:00Z")
         assert state == kept
     assert calls == 234
 
