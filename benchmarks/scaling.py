@@ -124,7 +124,9 @@ def main() -> None:
         print(f"  goal: 10,000 <= 1.5 x 100: {ratio:.2f}x, {'met' if ratio <= 1.5 else 'not met'}")
     if 10_000 in results and 50_000 in results:
         ratio = results[50_000] / results[10_000]
-        print(f"  goal: 50,000 still flat (<= 1.5 x 10,000): {ratio:.2f}x, {'met' if ratio <= 1.5 else 'not met'}")
+        print(
+            f"  goal: 50,000 still flat (<= 1.5 x 10,000): {ratio:.2f}x, {'met' if ratio <= 1.5 else 'not met'}"
+        )
 
 
 if __name__ == "__main__":

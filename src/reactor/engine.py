@@ -328,6 +328,7 @@ class _Run:
             self.id_key, self.position = f"expired:{handle}:{expires}", 0
             self.remove_status(handle, "expired", at=expires)
             self.event_id, self.id_key = saved
+        self.state.drop_expired(until)
 
     # --- snapshot and transaction --------------------------------------------------
 

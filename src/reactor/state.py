@@ -92,7 +92,7 @@ _KEYS: tuple[tuple[str, str], ...] = (
     ("point_balance", "pb"),
     ("fired", "f"),
     ("sent", "se"),
-    ("spend_all", "sa"),
+    ("spend_micro", "sa"),
     ("shop_count", "sc"),
     ("first_spend_at", "fs"),
     ("last_spend_at", "ls"),
@@ -147,7 +147,7 @@ class ProfileState:
     - seen_events (a Log keyed by id): `[occurred_at, id]` within the dedupe window
     - fired / sent: reaction or target id -> times it fired / sent, at most the
       limit's `per_profile` of them
-    - spend_all: every purchase ever, in millionths
+    - spend_micro: every purchase ever (less refunds), in millionths
     """
 
     profile_id: str
@@ -161,7 +161,7 @@ class ProfileState:
     fired: dict[str, list[str]] = field(default_factory=dict)
     sent: dict[str, list[str]] = field(default_factory=dict)
     purchases: Log = field(default_factory=_purchases)
-    spend_all: int = 0
+    spend_micro: int = 0
     shop_count: int = 0
     first_spend_at: str | None = None
     last_spend_at: str | None = None
@@ -218,7 +218,7 @@ class ProfileState:
             self.fired,
             self.sent,
             self.purchases,
-            self.spend_all,
+            self.spend_micro,
             self.shop_count,
             self.first_spend_at,
             self.last_spend_at,
@@ -239,6 +239,11 @@ class ProfileState:
             memo = self._profile = (self.snapshot, make(self.snapshot, self.profile_id))
         return memo[1]
 
+    @property
+    def spend_all(self) -> float:
+        """Every purchase ever, less refunds, to the cent."""
+        return money(self.spend_micro)
+
     # --- dedupe ------------------------------------------------------------
 
     def seen_event(self, event_id: str) -> bool:
@@ -254,7 +259,9 @@ class ProfileState:
 
     # --- purchases and aggregations ------------------------------------------
 
-    def record_transaction(self, system: str, txn_id: str, at: str, total: float, location: str | None) -> None:
+    def record_transaction(
+        self, system: str, txn_id: str, at: str, total: float, location: str | None
+    ) -> None:
         """Count a transaction (after dedupe) in the aggregations; it is kept
         (for the 12-month figures and its key) only if it is within 365 days
         of the profile's clock."""
@@ -262,7 +269,7 @@ class ProfileState:
             purchases = self.purchases.view()
             purchases.append([at, total, txn_id, system])
             self.purchases = purchases
-        self.spend_all += micro(total)
+        self.spend_micro += micro(total)
         if total >= 0:
             self.shop_count += 1
             if self.first_spend_at is None or at < self.first_spend_at:
@@ -277,9 +284,9 @@ class ProfileState:
 
     def advance_clock(self, now: str, dedupe_window: timedelta = DEDUPE_WINDOW) -> None:
         """Move this profile's clock forward and forget what fell out of its
-        window: purchases and tier points of 365 days, event ids of the dedupe
-        window, rewards and benefits that expired. Each is kept in time order,
-        so only the oldest records need a look."""
+        windows: purchases and tier points of 365 days, event ids of the dedupe
+        window. Each is kept in time order, so only the oldest records need a
+        look."""
         if self.clock is not None and now <= self.clock:
             return
         self.clock = now
@@ -301,17 +308,11 @@ class ProfileState:
                 events = self.seen_events.view()
                 events.expire(forget)
                 self.seen_events = events
-        rewards = self.rewards
-        if rewards and rewards[0][3] is not None and rewards[0][3] <= now:
-            self.rewards = [r for r in rewards if r[3] is None or r[3] > now]
-        benefits = self.benefits
-        if benefits and benefits[0][2] is not None and benefits[0][2] <= now:
-            self.benefits = [b for b in benefits if b[2] is None or b[2] > now]
 
     def aggregations(self, now: str, days_since: int | None) -> dict[str, Any]:
         spend, shops = self.purchases.sums
         return {
-            "spend_all": money(self.spend_all),
+            "spend_all": self.spend_all,
             "spend_12m": money(spend),
             "spend_atv_12m": money(spend, shops) if shops else 0,
             "shop_count": self.shop_count,
@@ -331,6 +332,17 @@ class ProfileState:
         )
 
     # --- rewards and benefits, kept by expiry ----------------------------------
+
+    def drop_expired(self, now: str) -> None:
+        """Forget rewards and benefits that expired at or before `now` (after
+        the statuses that granted benefits were removed, so that their
+        removal revokes them first). Kept by expiry: only the first needs a look."""
+        rewards = self.rewards
+        if rewards and rewards[0][3] is not None and rewards[0][3] <= now:
+            self.rewards = [r for r in rewards if r[3] is None or r[3] > now]
+        benefits = self.benefits
+        if benefits and benefits[0][2] is not None and benefits[0][2] <= now:
+            self.benefits = [b for b in benefits if b[2] is None or b[2] > now]
 
     def add_reward(self, record: list[Any]) -> None:
         """Hold a reward (`[amount, currency, issued_at, expires_at]`); the

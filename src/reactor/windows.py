@@ -33,6 +33,7 @@ from typing import Any
 
 __all__ = ["Log"]
 
+
 def _time(record: Any) -> str:
     return str(record[0])
 
