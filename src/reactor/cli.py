@@ -86,40 +86,59 @@ def replay(
 ) -> None:
     """Run the pipeline in-process on a JSON Lines file: actions to stdout,
     rejects to stderr, a summary line last on stderr."""
-    from reactor.replay import Replay, read_lines
+    from reactor.replay import Replay
     from reactor.runtime import tune_gc
+    from reactor.streams import Output, Progress, live, open_input
 
     until_at = _instant_option(until, "--until")
     loaded = _load(config)
     tune_gc()
-    out = sys.stdout.buffer
-    err = sys.stderr.buffer
-
-    def on_reject(record: dict[str, Any]) -> None:
-        err.write(orjson.dumps(record) + b"\n")
-        err.flush()
-
+    try:
+        source = open_input(file)
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror}", 2) from None
+    output = Output(sys.stdout.buffer, sys.stderr.buffer)
     sends: list[dict[str, Any]] = []
 
+    def on_reject(record: dict[str, Any]) -> None:
+        output.reject(orjson.dumps(record) + b"\n")
+
     def on_action(action: Action) -> None:
-        out.write(action.to_json() + b"\n")
+        output.action(action.to_json() + b"\n")
         if deliver and action.type == "target.send":
             sends.append(action.as_dict())
 
     runner = Replay(loaded, on_action=on_action, on_reject=on_reject, file_name=file)
-    stream = _open_input(file)
+    interrupted = False
+    progress = Progress(sys.stderr.buffer, None)
     try:
-        runner.feed_lines(read_lines(stream))
+        lines = source.lines()
+        progress.total = source.total
+        if not source.sorted_whole:
+            lines = live(lines, output)
+        for count, (number, raw) in enumerate(lines, start=1):
+            runner.feed(raw, {"file": file, "line": number})
+            if not count & 1023:
+                progress.update(count, runner.clock)
         runner.finish(until_at)
+    except KeyboardInterrupt:
+        interrupted = True  # Ctrl-C: say what was done (CONTRACT §11)
     finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()
-        out.flush()
+        progress.clear()
+        output.flush()
+        if source.stream is not sys.stdin.buffer:
+            source.stream.close()
     summary = runner.summary()
-    if deliver:
+    summary["blank"], summary["reordered"] = source.blank, source.reordered
+    if deliver and not interrupted:
         summary["deliveries"] = asyncio.run(_deliver(sends, loaded, on_reject))
-    err.write(orjson.dumps({"summary": summary}) + b"\n")
-    err.flush()
+        output.flush()
+    if interrupted:
+        summary["interrupted"] = True
+    sys.stderr.buffer.write(orjson.dumps({"summary": summary}) + b"\n")
+    sys.stderr.buffer.flush()
+    if interrupted:
+        raise typer.Exit(130)
     if (
         summary["rejected"]
         or summary["reaction_failures"]
