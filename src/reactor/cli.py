@@ -19,7 +19,9 @@ from reactor.config import Config, load_config
 from reactor.errors import ConfigError, InvalidEvent
 
 if TYPE_CHECKING:
+    from reactor.replay import Replay
     from reactor.settings import Settings
+    from reactor.streams import Input, Output
 
 __all__ = ["app", "main"]
 
@@ -88,7 +90,7 @@ def replay(
     rejects to stderr, a summary line last on stderr."""
     from reactor.replay import Replay
     from reactor.runtime import tune_gc
-    from reactor.streams import Output, Progress, live, open_input
+    from reactor.streams import Output, open_input
 
     until_at = _instant_option(until, "--until")
     loaded = _load(config)
@@ -109,25 +111,7 @@ def replay(
             sends.append(action.as_dict())
 
     runner = Replay(loaded, on_action=on_action, on_reject=on_reject, file_name=file)
-    interrupted = False
-    progress = Progress(sys.stderr.buffer, None)
-    try:
-        lines = source.lines()
-        progress.total = source.total
-        if not source.sorted_whole:
-            lines = live(lines, output)
-        for count, (number, raw) in enumerate(lines, start=1):
-            runner.feed(raw, {"file": file, "line": number})
-            if not count & 1023:
-                progress.update(count, runner.clock)
-        runner.finish(until_at)
-    except KeyboardInterrupt:
-        interrupted = True  # Ctrl-C: say what was done (CONTRACT §11)
-    finally:
-        progress.clear()
-        output.flush()
-        if source.stream is not sys.stdin.buffer:
-            source.stream.close()
+    interrupted = _feed(runner, source, output, until_at)
     summary = runner.summary()
     summary["blank"], summary["reordered"] = source.blank, source.reordered
     if deliver and not interrupted:
@@ -145,6 +129,32 @@ def replay(
         or summary.get("deliveries", {}).get("dead_letter")
     ):
         raise typer.Exit(1)
+
+
+def _feed(runner: Replay, source: Input, output: Output, until: str | None) -> bool:
+    """Run every line of `source`, then the time-driven work up to `until`;
+    True if Ctrl-C stopped it first (the summary then says what was done)."""
+    from reactor.streams import Progress, live
+
+    progress = Progress(sys.stderr.buffer, None)
+    try:
+        lines = source.lines()
+        progress.total = source.total
+        if not source.sorted_whole:
+            lines = live(lines, output)
+        for count, (number, raw) in enumerate(lines, start=1):
+            runner.feed(raw, {"file": source.name, "line": number})
+            if not count & 1023:
+                progress.update(count, runner.clock)
+        runner.finish(until)
+    except KeyboardInterrupt:
+        return True  # CONTRACT §11: Ctrl-C prints the summary of what was done
+    finally:
+        progress.clear()
+        output.flush()
+        if source.stream is not sys.stdin.buffer:
+            source.stream.close()
+    return False
 
 
 async def _deliver(sends: list[dict[str, Any]], loaded: Config, on_dead: Any) -> dict[str, int]:

@@ -26,7 +26,7 @@ from itertools import compress
 from typing import Any
 
 from reactor.actions import Action, ReactionFailure, action_id, best_modifier, round_points
-from reactor.clock import shift
+from reactor.clock import seconds, shift
 from reactor.config import Config, Dependents, Reaction, Step
 from reactor.context import PARTS, ContextView, profile_view
 from reactor.errors import RuleError, TemplateError
@@ -568,7 +568,7 @@ class _Run:
         state = self.state
         if spec.kind == "tier":
             self.touch("tier_points")
-            state.tier_points.append([self.now, points])
+            state.tier_points.append([seconds(self.now), points])
             self.changed("tier_points")
         else:
             self.touch("point_balance")

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from reactor.clock import DAY, shift
+from reactor.clock import DAY, seconds, shift
 from reactor.windows import Log
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
 WINDOW_12M = 365 * DAY
 #: How long event ids are remembered for dedupe, by default (CONTRACT §11).
 DEDUPE_WINDOW = 7 * DAY
+_WINDOW_12M = int(WINDOW_12M.total_seconds())
 #: The version of the stored form (`to_json`); a state of another version is
 #: refused by `from_json` rather than misread.
 FORMAT = 2
@@ -104,16 +105,16 @@ _KEYS: tuple[tuple[str, str], ...] = (
 _LOGS: tuple[tuple[str, str], ...] = (("purchases", "pu"), ("tier_points", "tp"), ("seen_events", "e"))
 
 
-def _purchases(records: list[Any] = ()) -> Log:  # type: ignore[assignment]
-    return Log(records, _purchase_key, _purchase_measure)
+def _purchases(columns: dict[str, Any] | None = None) -> Log:
+    return Log.from_columns(columns or {}, _purchase_key, _purchase_measure)
 
 
-def _tier_points(records: list[Any] = ()) -> Log:  # type: ignore[assignment]
-    return Log(records, None, _points_measure)
+def _tier_points(columns: dict[str, Any] | None = None) -> Log:
+    return Log.from_columns(columns or {}, None, _points_measure)
 
 
-def _seen_events(records: list[Any] = ()) -> Log:  # type: ignore[assignment]
-    return Log(records, _event_key)
+def _seen_events(columns: dict[str, Any] | None = None) -> Log:
+    return Log.from_columns(columns or {}, _event_key)
 
 
 def _purchase_measure(record: list[Any]) -> tuple[int, int]:
@@ -126,7 +127,7 @@ def _points_measure(record: list[Any]) -> tuple[int, int]:
     return int(record[1]), 0
 
 
-_MAKE_LOG: dict[str, Callable[[list[Any]], Log]] = {
+_MAKE_LOG: dict[str, Callable[[dict[str, Any]], Log]] = {
     "purchases": _purchases,
     "tier_points": _tier_points,
     "seen_events": _seen_events,
@@ -145,6 +146,8 @@ class ProfileState:
     - purchases (a Log keyed by `system␟id`): `[at, total, id, system]`
       within 365 days by `transacted_at` (refunds have a negative total), summed
     - seen_events (a Log keyed by id): `[occurred_at, id]` within the dedupe window
+    (times in Logs are whole seconds since the epoch: cheap to compare, and
+    stored as differences, see `Log.columns`)
     - fired / sent: reaction or target id -> times it fired / sent, at most the
       limit's `per_profile` of them
     - spend_micro: every purchase ever (less refunds), in millionths
@@ -187,7 +190,7 @@ class ProfileState:
         for name, short in _LOGS:
             log: Log = getattr(self, name)
             if log:
-                out[short] = log.records()
+                out[short] = log.columns()
         return orjson.dumps(out)
 
     @classmethod
@@ -198,7 +201,7 @@ class ProfileState:
             raise ValueError(f"not a profile state of format {FORMAT}")
         fields: dict[str, Any] = {name: data[short] for name, short in _KEYS if short in data}
         for name, short in _LOGS:
-            fields[name] = _MAKE_LOG[name](data.get(short, []))
+            fields[name] = _MAKE_LOG[name](data.get(short, {}))
         return cls(**fields)
 
     def derive(self) -> ProfileState:
@@ -251,7 +254,7 @@ class ProfileState:
 
     def remember_event(self, event_id: str, at: str) -> None:
         events = self.seen_events.view()
-        events.append([at, event_id])
+        events.append([seconds(at), event_id])
         self.seen_events = events
 
     def seen_transaction(self, key: str) -> bool:
@@ -265,9 +268,10 @@ class ProfileState:
         """Count a transaction (after dedupe) in the aggregations; it is kept
         (for the 12-month figures and its key) only if it is within 365 days
         of the profile's clock."""
-        if self.clock is None or at > shift(self.clock, -WINDOW_12M):
+        when = seconds(at)
+        if self.clock is None or when > seconds(self.clock) - _WINDOW_12M:
             purchases = self.purchases.view()
-            purchases.append([at, total, txn_id, system])
+            purchases.append([when, total, txn_id, system])
             self.purchases = purchases
         self.spend_micro += micro(total)
         if total >= 0:
@@ -290,7 +294,8 @@ class ProfileState:
         if self.clock is not None and now <= self.clock:
             return
         self.clock = now
-        cutoff = shift(now, -WINDOW_12M)
+        clock = seconds(now)
+        cutoff = clock - _WINDOW_12M
         first = self.purchases.first()
         if first is not None and first[0] <= cutoff:
             purchases = self.purchases.view()
@@ -303,7 +308,7 @@ class ProfileState:
             self.tier_points = tier_points
         first = self.seen_events.first()
         if first is not None:
-            forget = shift(now, -dedupe_window)
+            forget = clock - int(dedupe_window.total_seconds())
             if first[0] <= forget:
                 events = self.seen_events.view()
                 events.expire(forget)

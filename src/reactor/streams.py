@@ -118,8 +118,17 @@ class Input:
 
 
 def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
-    read = getattr(stream, "read1", stream.read)
-    while chunk := read(BUFFER):
+    # A pipe is read on a thread of its own (`live`), with os.read on its file
+    # descriptor: a thread blocked inside a buffered reader holds its lock, and
+    # the interpreter aborts at exit (after Ctrl-C) when it cannot take it.
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        read = getattr(stream, "read1", stream.read)
+        while chunk := read(BUFFER):
+            yield chunk
+        return
+    while chunk := os.read(fd, BUFFER):
         yield chunk
 
 
@@ -132,7 +141,7 @@ def open_input(name: str, stdin: IO[bytes] | None = None) -> Input:
         except (OSError, ValueError, AttributeError):
             regular = False
         return Input(stream, name, sorted_whole=regular)
-    return Input(open(name, "rb"), name, sorted_whole=True)  # noqa: SIM115 - closed by the caller
+    return Input(open(name, "rb"), name, sorted_whole=True)
 
 
 class Output:

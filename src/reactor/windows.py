@@ -28,6 +28,7 @@ for every view (a position outside the view's slice is not a member).
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -92,6 +93,44 @@ class Log:
 
     def __repr__(self) -> str:
         return f"Log({self.records()!r})"
+
+    def columns(self) -> dict[str, Any]:
+        """The live records in a compact stored form: one list per field
+        (`"0"`, `"1"`, …); times (field 0, whole seconds in order) as the
+        first one and then differences; a field with one value for every
+        record as that value alone."""
+        records = self.records()
+        if not records:
+            return {}
+        out: dict[str, Any] = {}
+        times = [r[0] for r in records]
+        out["0"] = [times[0], *(b - a for a, b in itertools.pairwise(times))]
+        for field in range(1, len(records[0])):
+            values = [r[field] for r in records]
+            first = values[0]
+            same = not isinstance(first, list | dict) and all(v == first for v in values)
+            out[str(field)] = first if same else values
+        return out
+
+    @classmethod
+    def from_columns(
+        cls,
+        data: dict[str, Any],
+        key_of: Callable[[Any], str] | None = None,
+        measure: Callable[[Any], tuple[int, int]] | None = None,
+    ) -> Log:
+        """The log `columns` stored."""
+        if not data:
+            return cls((), key_of, measure)
+        times, at = [], 0
+        for delta in data["0"]:
+            at += delta
+            times.append(at)
+        fields = [times]
+        for field in range(1, len(data)):
+            values = data[str(field)]
+            fields.append(values if isinstance(values, list) else [values] * len(times))
+        return cls([list(r) for r in zip(*fields, strict=True)], key_of, measure)
 
     def records(self) -> list[Any]:
         """The live records, oldest first (a new list)."""
@@ -175,7 +214,7 @@ class Log:
             key_of = self.key_of
             self._index = {key_of(r): i for i, r in enumerate(items)}
 
-    def expire(self, cutoff: str) -> list[Any]:
+    def expire(self, cutoff: Any) -> list[Any]:
         """Drop the records whose time is at or before `cutoff` and return
         them (so the caller can take them out of its running sums)."""
         items, start, end = self._items, self._start, self._end
