@@ -20,13 +20,12 @@ module keeps the language to what the README promises:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
-
 import math
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import datalogic_py
 import orjson
@@ -64,7 +63,11 @@ ALLOWED_FAMILIES = (
 #: Operations one rule may charge per evaluation; generous for any loyalty rule.
 OPS_BUDGET = 100_000
 
-_JS_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+#: JavaScript's white space and line terminators, which ToNumber trims.
+_JS_SPACE = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
 _JS_DECIMAL = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|Infinity)")
 _JS_RADIX = re.compile(r"0([xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)")
 _RADIX = {"x": 16, "o": 8, "b": 2}
@@ -91,7 +94,7 @@ def _js_float(value: float) -> str:
         return "Infinity" if value > 0 else "-Infinity"
     if value == 0:
         return "0"
-    sign, digit_tuple, exponent = Decimal(repr(abs(value))).normalize().as_tuple()
+    _, digit_tuple, exponent = Decimal(repr(abs(value))).normalize().as_tuple()
     assert isinstance(exponent, int)
     digits = "".join(map(str, digit_tuple))
     k, n = len(digits), len(digits) + exponent  # value = 0.digits x 10^n
