@@ -367,10 +367,11 @@ class _Run:
             return False
         location = transaction.get("location")
         location_id = location.get("id") if isinstance(location, dict) else None
-        assert self.event.transaction_at is not None
-        self.state.record_transaction(
-            system, txn_id, self.event.transaction_at, float(transaction["total"]), location_id
-        )
+        at, total = self.event.transaction_at, float(transaction["total"])
+        assert at is not None
+        if total >= 0:  # a purchase: the one before it (a refund is not a purchase)
+            self.view.previous_spend_at = self.state.last_purchase_before(at)
+        self.state.record_transaction(system, txn_id, at, total, location_id)
         self.reset_context()
         return True
 

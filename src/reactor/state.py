@@ -19,12 +19,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from reactor.clock import DAY, seconds, shift
+from reactor.clock import DAY, format_instant, seconds, shift
 from reactor.windows import Log
 
 __all__ = [
@@ -285,6 +285,19 @@ class ProfileState:
             at_index = bisect.bisect_left(locations, location)
             if at_index == len(locations) or locations[at_index] != location:
                 self.locations = [*locations[:at_index], location, *locations[at_index:]]
+
+    def last_purchase_before(self, at: str) -> str | None:
+        """The time of the latest purchase (not a refund) at or before `at`,
+        among those counted; a purchase older than the 365 days kept is not
+        known, unless it is the latest one."""
+        last = self.last_spend_at
+        if last is None or last <= at:
+            return last
+        when = seconds(at)
+        for record in reversed(self.purchases.records()):  # a late purchase: rare
+            if record[0] <= when and record[1] >= 0:
+                return format_instant(datetime.fromtimestamp(record[0], UTC))
+        return None
 
     def advance_clock(self, now: str, dedupe_window: timedelta = DEDUPE_WINDOW) -> None:
         """Move this profile's clock forward and forget what fell out of its
