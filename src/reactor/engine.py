@@ -23,11 +23,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import compress
-from typing import Any
+from typing import Any, Protocol
 
 from reactor.actions import Action, ReactionFailure, action_id, best_modifier, round_points
 from reactor.clock import seconds, shift
-from reactor.config import Config, Dependents, Reaction, Step
+from reactor.config import Config, Dependents, Reaction, Step, Target
 from reactor.context import PARTS, ContextView, profile_view
 from reactor.errors import RuleError, TemplateError
 from reactor.events import (
@@ -98,9 +98,19 @@ def schedule_event(automation_id: str, tick: str, profile_id: str) -> Event:
     )
 
 
-#: Called before each reaction runs, with the context it sees and whether its
-#: limit is reached; `reactor explain` uses it. Never needed for processing.
-Observer = Callable[[Reaction, dict[str, Any], bool], None]
+class Observer(Protocol):
+    """What `reactor explain` watches while an event runs; never needed to
+    process one. Each method gets the context as the step sees it."""
+
+    def reaction(self, reaction: Reaction, context: dict[str, Any], limited: bool) -> None:
+        """Before `reaction` runs (its `when` not yet evaluated); `limited`
+        says whether its limit is reached."""
+
+    def filter(self, reaction: Reaction, step: Step, context: dict[str, Any], holds: bool) -> None:
+        """A `filter` step of `reaction` was evaluated (false stops the chain)."""
+
+    def capped(self, reaction: Reaction, step: Step, target: Target) -> None:
+        """A `target.send` of `reaction` was dropped by its target's limit."""
 
 
 def _rank_order(spec: StatusSpec) -> tuple[int, str]:
@@ -121,6 +131,8 @@ class _Run:
         self, event: Event, state: ProfileState, config: Config, observe: Observer | None = None
     ) -> None:
         self.observe = observe
+        #: The reaction running, for the observer.
+        self.running: Reaction | None = None
         self.event = event
         self.state = state
         self.config = config
@@ -447,7 +459,8 @@ class _Run:
             "fired", reaction.id, self.now, limit.per_profile, limit.window
         )
         if self.observe is not None:
-            self.observe(reaction, dict(self.context()), limited)
+            self.observe.reaction(reaction, dict(self.context()), limited)
+            self.running = reaction
         self.reaction_id, self.position = reaction.id, 0
         saved_actions, started = len(self.actions), False
         try:
@@ -492,7 +505,10 @@ class _Run:
 
     def check_filter(self, step: Step) -> None:
         assert step.condition is not None
-        if not step.condition.holds(self.data(step.condition.reads)):
+        holds = step.condition.holds(self.data(step.condition.reads))
+        if self.observe is not None and self.running is not None:
+            self.observe.filter(self.running, step, dict(self.context()), holds)
+        if not holds:
             raise _ChainStopped
 
     def remove_status_step(self, step: Step) -> None:
@@ -584,6 +600,8 @@ class _Run:
             "sent", target.id, self.now, limit.per_profile, limit.window
         ):
             self.limited_targets.append(target.id)
+            if self.observe is not None and self.running is not None:
+                self.observe.capped(self.running, step, target)
             return
         payload = target.template.render(self.context())
         if limit is not None:
