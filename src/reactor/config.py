@@ -16,7 +16,7 @@ import hashlib
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,9 +29,11 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from reactor.achievements import Achievement
 from reactor.context import PARTS
 from reactor.errors import ConfigError, ConfigIssue
-from reactor.events import PROFILE_UPDATED, TRANSACTION_CREATED
+from reactor.events import DERIVED_TYPES, PROFILE_UPDATED, TRANSACTION_CREATED
+from reactor.ledger import BUILT_IN_KINDS
 from reactor.rules import (
     Amount,
     Condition,
@@ -45,6 +47,7 @@ from reactor.schedules import Schedule
 from reactor.specs import (
     SPECS,
     STEP_TYPES,
+    AchievementProgressStep,
     AutomationSpec,
     BenefitSpec,
     FilterStep,
@@ -56,7 +59,9 @@ from reactor.specs import (
     TargetSendStep,
     TargetSpec,
 )
+from reactor.state import DEDUPE_WINDOW
 from reactor.templates import Template, TemplateSyntaxProblem, compile_template
+from reactor.tiers import Program
 
 __all__ = [
     "BenefitSpec",
@@ -133,6 +138,15 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class Programme:
+    """Programme-wide settings (`programme:` in the YAML, CONTRACT §7)."""
+
+    timezone: str = "UTC"
+    forget_window: timedelta = timedelta(days=30)
+    dedupe_window: timedelta = DEDUPE_WINDOW
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A loaded, checked, compiled configuration. Immutable: reload builds a new one."""
 
@@ -150,6 +164,12 @@ class Config:
     #: For each part of the state (`context.PARTS`), the `when`s of
     #: `by_event_type[type]` that read it, to evaluate again when it changes.
     dependents: Mapping[str, Mapping[str, Dependents]] = field(default_factory=dict)
+    #: The incentive programme (CONTRACT §7): tier programs in configuration
+    #: order, achievements, point kinds, programme-wide settings.
+    tiers: tuple[Program, ...] = ()
+    achievements: Mapping[str, Achievement] = field(default_factory=dict)
+    point_kinds: tuple[str, ...] = BUILT_IN_KINDS
+    programme: Programme = field(default_factory=lambda: Programme())
 
     def reactions_for(self, event_type: str) -> tuple[Reaction, ...]:
         """Enabled reactions listening to `event_type`, by priority then id."""
@@ -448,8 +468,8 @@ class _Compiler:
             if isinstance(step, FilterStep):
                 condition = self.condition(item, [*path, "when"], step.when)
                 ok &= condition is not None
-            elif isinstance(step, RewardCreateStep | PointsAwardStep):
-                attr = "amount" if isinstance(step, RewardCreateStep) else "points"
+            elif isinstance(step, RewardCreateStep | PointsAwardStep | AchievementProgressStep):
+                attr = {RewardCreateStep: "amount", PointsAwardStep: "points"}.get(type(step), "count")
                 amount = self.amount(item, [*path, attr], getattr(step, attr))
                 ok &= amount is not None
             steps.append(Step(step, _where(item, path), i, condition, amount))
@@ -596,7 +616,7 @@ def load_config(root: str | os.PathLike[str]) -> Config:
     statuses = {k: i.spec for k, i in compiler.by_section["statuses"].items()}
     by_type = {
         event_type: _by_priority(r for r in reactions.values() if r.enabled and event_type in r.on)
-        for event_type in (PROFILE_UPDATED, TRANSACTION_CREATED)
+        for event_type in (PROFILE_UPDATED, TRANSACTION_CREATED, *DERIVED_TYPES)
     }
     return Config(
         root=Path(root),
