@@ -19,14 +19,17 @@ __all__ = [
     "SPECS",
     "STEP_TYPES",
     "AchievementProgressStep",
+    "AchievementSpec",
     "AutomationSpec",
     "BenefitCreateStep",
     "BenefitSpec",
     "FilterStep",
     "LimitSpec",
     "ModifiersSpec",
+    "PointKindSpec",
     "PointsAwardStep",
     "PointsReverseStep",
+    "ProgrammeSpec",
     "ReactionSpec",
     "RewardCreateStep",
     "RuleSpec",
@@ -39,6 +42,8 @@ __all__ = [
     "TagRemoveStep",
     "TargetSendStep",
     "TargetSpec",
+    "TierLevelSpec",
+    "TierSpec",
 ]
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -234,10 +239,55 @@ class TargetSpec(Spec):
     rate_limit: Annotated[float, Field(gt=0)] | None = None
 
 
+class ProgrammeSpec(Spec):
+    """`programme:` settings (one mapping per configuration root)."""
+
+    timezone: str = "UTC"
+    forget_window: Duration = timedelta(days=30)
+    dedupe_window: Duration = timedelta(days=7)
+
+
+class PointKindSpec(Spec):
+    """A kind of points besides the built-in `tier` and `reward`."""
+
+    handle: Handle
+    name: str
+    meta: dict[str, Any] = {}
+
+
+class TierLevelSpec(Spec):
+    handle: Handle
+    name: str
+    attain: Annotated[float, Field(ge=0)]
+    maintain: Annotated[float, Field(ge=0)] | None = None
+    meta: dict[str, Any] = {}
+
+
+class TierSpec(Spec):
+    """One tier program: levels lowest first, held one at a time."""
+
+    program: Handle
+    name: str | None = None
+    measure: Literal["tier_points_12m", "spend_12m"]
+    review_after: Duration
+    floor: Handle | None = None
+    levels: Annotated[list[TierLevelSpec], Field(min_length=1)]
+
+
+class AchievementSpec(Spec):
+    handle: Handle
+    name: str
+    levels: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]
+    meta: dict[str, Any] = {}
+
+
 SPECS: dict[str, type[Spec]] = {
     "statuses": StatusSpec,
     "benefits": BenefitSpec,
     "reactions": ReactionSpec,
     "automations": AutomationSpec,
     "targets": TargetSpec,
+    "points": PointKindSpec,
+    "tiers": TierSpec,
+    "achievements": AchievementSpec,
 }
