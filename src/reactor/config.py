@@ -35,6 +35,7 @@ from reactor.context import PARTS
 from reactor.errors import ConfigError, ConfigIssue
 from reactor.events import DERIVED_TYPES, PROFILE_UPDATED, TRANSACTION_CREATED
 from reactor.ledger import BUILT_IN_KINDS
+from reactor.reminders import ReminderRule
 from reactor.rules import (
     Amount,
     Condition,
@@ -47,6 +48,7 @@ from reactor.rules import (
 from reactor.schedules import Schedule
 from reactor.schema import did_you_mean
 from reactor.specs import (
+    REMINDER_OF,
     SPECS,
     STEP_TYPES,
     AchievementProgressStep,
@@ -57,6 +59,7 @@ from reactor.specs import (
     LimitSpec,
     PointsAwardStep,
     ProgrammeSpec,
+    ReminderSpec,
     RewardCreateStep,
     RuleSpec,
     StatusSpec,
@@ -88,6 +91,7 @@ TOP_LEVEL_KEYS = (
     "benefits",
     "reactions",
     "automations",
+    "reminders",
     "targets",
 )
 #: Sections whose entries are named by `handle` (per section) or `program`;
@@ -128,7 +132,7 @@ class Reaction:
     """A reaction (fired by events) or an automation (fired by a schedule)."""
 
     id: str
-    kind: Literal["reaction", "automation"]
+    kind: Literal["reaction", "automation", "reminder"]
     name: str | None
     on: tuple[str, ...]
     enabled: bool
@@ -145,6 +149,8 @@ class Reaction:
     #: The entry as written in the YAML, checked (for `reactor diff`, which
     #: says what changed in a reaction's definition).
     spec: RuleSpec | None = field(default=None, compare=False, repr=False)
+    #: A reminder's due rule (CONTRACT §8).
+    reminder: ReminderRule | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +197,8 @@ class Config:
     #: The incentive programme (CONTRACT §7): tier programs in configuration
     #: order, achievements, point kinds, programme-wide settings.
     tiers: tuple[Program, ...] = ()
+    #: Reminders by priority then id (CONTRACT §8).
+    reminders: Mapping[str, Reaction] = field(default_factory=dict)
     achievements: Mapping[str, Achievement] = field(default_factory=dict)
     point_kinds: tuple[str, ...] = BUILT_IN_KINDS
     programme: Programme = field(default_factory=lambda: Programme())
@@ -457,7 +465,7 @@ class _Compiler:
                 self.issue_at(
                     item, ["handle"], f"`{item.spec.handle}` points are built in: declare other kinds"
                 )
-        for section in ("reactions", "automations"):
+        for section in ("reactions", "automations", "reminders"):
             for item in self.by_section[section].values():
                 for i, step in enumerate(item.spec.actions):
                     self.check_step(section, item, i, step, kinds)
@@ -495,7 +503,7 @@ class _Compiler:
             self.issue_at(item, ["actions", i, "kind"], self.unknown("point kind", step.kind, kinds))
         if isinstance(step, RewardCreateStep) and step.currency is None:
             on = getattr(item.spec, "on", [])
-            if section == "automations" or set(on) != {TRANSACTION_CREATED}:
+            if section != "reactions" or set(on) != {TRANSACTION_CREATED}:
                 self.issue_at(
                     item,
                     ["actions", i],
@@ -573,7 +581,10 @@ class _Compiler:
         steps = self.steps(item)
         is_automation = item.section == "automations"
         schedule = self.schedule(item) if is_automation else None
+        rule = self.reminder_rule(item) if item.section == "reminders" else None
         if steps is None or (is_automation and schedule is None):
+            return None
+        if item.section == "reminders" and rule is None:
             return None
         if spec.when is not None and condition is None:
             return None
@@ -585,7 +596,7 @@ class _Compiler:
         )
         return Reaction(
             id=spec.id,
-            kind="automation" if is_automation else "reaction",
+            kind=_KIND_OF_SECTION[item.section],
             name=spec.name,
             on=tuple(getattr(spec, "on", ())),
             enabled=spec.enabled,
@@ -598,7 +609,36 @@ class _Compiler:
             schedule=schedule,
             can_fail=can_fail,
             spec=spec,
+            reminder=rule,
         )
+
+    def reminder_rule(self, item: _Item) -> ReminderRule | None:
+        """A reminder's `of`, `before`/`after` and `at`, checked (CONTRACT §8)."""
+        spec: ReminderSpec = item.spec
+        ok = True
+        of = spec.of
+        if of not in REMINDER_OF and not (of.startswith("profile.") and len(of) > len("profile.")):
+            choices = [*REMINDER_OF, "profile.<field>"]
+            self.issue_at(
+                item,
+                ["of"],
+                f"unknown `of` {of!r}{did_you_mean(of, REMINDER_OF, chr(39))}: one of {', '.join(choices)}",
+            )
+            ok = False
+        if (spec.before is None) == (spec.after is None):
+            given = [key for key in ("before", "after") if getattr(spec, key) is not None]
+            self.issue_at(
+                item,
+                given[1:2] or [],
+                "a reminder needs exactly one of `before` or `after` (0d for the time itself)",
+                value=False,
+            )
+            ok = False
+        if not ok:
+            return None
+        offset = -spec.before if spec.before is not None else spec.after
+        assert offset is not None
+        return ReminderRule(of, offset, spec.at)
 
     def target(self, item: _Item) -> Target | None:
         spec: TargetSpec = item.spec
@@ -697,6 +737,13 @@ class _Compiler:
         return Achievement(spec.handle, spec.name, thresholds, dict(spec.meta))
 
 
+_KIND_OF_SECTION: dict[str, Literal["reaction", "automation", "reminder"]] = {
+    "reactions": "reaction",
+    "automations": "automation",
+    "reminders": "reminder",
+}
+
+
 def _by_priority(reactions: Iterable[Reaction]) -> tuple[Reaction, ...]:
     return tuple(sorted(reactions, key=lambda r: (r.priority, r.id)))
 
@@ -729,7 +776,8 @@ def load_config(root: str | os.PathLike[str]) -> Config:
     compiler.check_references()
     reactions: dict[str, Reaction] = {}
     automations: dict[str, Reaction] = {}
-    for section, table in (("reactions", reactions), ("automations", automations)):
+    reminders: dict[str, Reaction] = {}
+    for section, table in (("reactions", reactions), ("automations", automations), ("reminders", reminders)):
         for key, item in compiler.by_section[section].items():
             compiled = compiler.reaction(item)
             if compiled is not None:
@@ -760,6 +808,7 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         benefits={k: i.spec for k, i in compiler.by_section["benefits"].items()},
         reactions=reactions,
         automations={a.id: a for a in _by_priority(automations.values())},
+        reminders={r.id: r for r in _by_priority(reminders.values())},
         targets=targets,
         by_event_type=by_type,
         batches={t: compile_batch([r.condition for r in rs]) for t, rs in by_type.items() if rs},

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from itertools import compress
 from typing import Any, Protocol
 
@@ -44,10 +45,12 @@ from reactor.errors import RuleError, TemplateError
 from reactor.events import (
     PROFILE_DELETED,
     PROFILE_UPDATED,
+    REMINDER,
     SCHEDULE,
     TRANSACTION_CREATED,
     Event,
 )
+from reactor.reminders import Due, due_reminders
 from reactor.rules import ConditionBatch, ContextData
 from reactor.specs import StatusSpec
 from reactor.state import COPY as _COPY
@@ -69,6 +72,9 @@ __all__ = [
 
 #: How deep reactions on reactor's own events may cascade (CONTRACT §7).
 MAX_CASCADE = 8
+#: How long a fired reminder is remembered after its due time (longer than a
+#: year, so that a yearly one is never mistaken for the next year's).
+_REMEMBER_REMINDERS = timedelta(days=400)
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,8 +424,11 @@ class Run:
             for handle, (_, expires) in held.items():
                 spec = self.config.statuses.get(handle)
                 for grant in spec.grants if spec else ():
-                    if (grant, handle) not in granted:
-                        benefits.append([grant, self.now, expires, handle])
+                    if (
+                        grant,
+                        handle,
+                    ) not in granted:  # granted by what upstream set: no action, no action id
+                        benefits.append([grant, self.now, expires, handle, f"granted:{handle}:{grant}", None])
             state.benefits = benefits
             state.sort_benefits()
         self.reset_context()
@@ -510,6 +519,36 @@ class Run:
             self.dispatch()
             if not moved:
                 return
+
+    # --- reminders -------------------------------------------------------------------
+
+    def fire_reminder(self, due: Due, at: str) -> None:
+        """Run a reminder for one item and due time, at `at` (its due time, or
+        later when the item appeared after it), once: the state remembers it."""
+        reminder, rule = due.reminder, due.reminder.reminder
+        assert rule is not None
+        context = {"id": reminder.id, "of": rule.of, "due_at": due.due, "item": due.item}
+        event = Event(due.key, REMINDER, at, self.state.profile_id, {"reminder": context})
+        saved = self.enter(event, due.key, due.key, due.key)
+        try:
+            self.touch("reminded")
+            forget = shift(at, -_REMEMBER_REMINDERS)
+            reminded = self.state.reminded
+            for key in [k for k, when in reminded.items() if when < forget]:
+                del reminded[key]  # long past: its item and due time do not come back
+            reminded[due.key] = due.due
+            self.run_reaction(reminder)
+        finally:
+            self.leave(saved)
+
+    def fire_reminders(self, now: str) -> None:
+        """Fire, at `now`, every reminder already due that has not fired: its
+        item appeared after its due time (CONTRACT §8)."""
+        if not self.config.reminders:
+            return
+        for due in due_reminders(self.state, self.config, now, now):
+            if due.due <= now and due.key not in self.state.reminded:
+                self.fire_reminder(due, now)
 
     # --- reactions -------------------------------------------------------------------
 
@@ -689,6 +728,7 @@ def process(
         run.run_reactions(event.type)
         run.state.remember_event(event.id, event.occurred_at)
     run.check_attain()
+    run.fire_reminders(event.occurred_at)
     run.keep_earned()
     return run.outcome()
 

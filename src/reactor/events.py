@@ -21,6 +21,7 @@ __all__ = [
     "EVENT_TYPES",
     "PROFILE_DELETED",
     "PROFILE_UPDATED",
+    "REMINDER",
     "SCHEDULE",
     "TRANSACTION_CREATED",
     "Event",
@@ -32,6 +33,8 @@ TRANSACTION_CREATED: Final = "transaction.created"
 PROFILE_DELETED: Final = "profile.deleted"
 #: The type of the synthetic event an automation tick runs with; never read from input.
 SCHEDULE: Final = "schedule"
+#: The type of the synthetic event a reminder runs with; never read from input.
+REMINDER: Final = "reminder"
 EVENT_TYPES: Final = (PROFILE_UPDATED, TRANSACTION_CREATED, PROFILE_DELETED)
 #: Reactor's own events, raised inside `process` (CONTRACT §7): reactions may
 #: listen to them; they never come from input.
