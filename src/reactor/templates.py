@@ -89,6 +89,11 @@ MAX_INT_BITS = 64
 MAX_CPU_SECONDS = 0.5
 
 _CLOCK_EVERY = 16
+#: Steps a macro call (or a recursive loop's `loop(...)`) counts: about ten
+#: times an operation's CPU time.
+_CALL_STEPS = 10
+#: Steps Jinja's sandboxed lookup of an attribute (not a dict key) counts.
+_LOOKUP_STEPS = 5
 
 
 class _BudgetExceeded(Exception):
@@ -113,27 +118,28 @@ class _Budget:
         # stays its own until the render ends.
         self.sizes: dict[int, tuple[Any, int, bool]] = {}
 
-    def tick(self) -> None:
+    def charge(self, steps: int = 1, built: int = 0) -> None:
+        """Charge one check: `steps` against `MAX_STEPS` and `built` (characters or
+        items) against `MAX_BUILT`."""
+        self.steps -= steps
+        self.built -= built
         self.ticks -= 1
+        if self.steps < 0 or self.built < 0 or self.ticks <= 0:
+            self.settle()
+
+    def settle(self) -> None:
+        """Raise if a counter ran out; every `_CLOCK_EVERY` checks, read the clock."""
+        if self.steps < 0:
+            raise _BudgetExceeded(
+                f"template exceeded its budget of {MAX_STEPS:,} steps"
+                " (loop iterations, items walked, operations)"
+            )
+        if self.built < 0:
+            raise _BudgetExceeded(f"template built more than {MAX_BUILT:,} characters and items in all")
         if self.ticks <= 0:
             self.ticks = _CLOCK_EVERY
             if time.thread_time() > self.deadline:
                 raise _BudgetExceeded(f"template took more than {MAX_CPU_SECONDS} s of CPU time")
-
-    def step(self, count: int = 1) -> None:
-        self.steps -= count
-        if self.steps < 0:
-            raise _BudgetExceeded(
-                f"template exceeded its budget of {MAX_STEPS:,} steps"
-                " (loop iterations, items walked, macro calls)"
-            )
-        self.tick()
-
-    def build(self, count: int) -> None:
-        self.built -= count
-        if self.built < 0:
-            raise _BudgetExceeded(f"template built more than {MAX_BUILT:,} characters and items in all")
-        self.tick()
 
 
 _budget: contextvars.ContextVar[_Budget] = contextvars.ContextVar("template_budget")
@@ -234,21 +240,22 @@ def _bounded(value: Any, budget: _Budget) -> Any:
         length = len(value)
         if length > MAX_LENGTH:
             raise _BudgetExceeded(f"a string of more than {MAX_LENGTH:,} characters")
+        budget.steps -= 1
         budget.built -= length
         budget.ticks -= 1
-        if budget.built < 0 or budget.ticks <= 0:
-            budget.build(0)
+        if budget.steps < 0 or budget.built < 0 or budget.ticks <= 0:
+            budget.settle()
     elif isinstance(value, str):
         if len(value) > MAX_LENGTH:
             raise _BudgetExceeded(f"a string of more than {MAX_LENGTH:,} characters")
-        budget.build(len(value))
+        budget.charge(1, len(value))
     elif kind is int:
         if value.bit_length() > MAX_INT_BITS:
             raise _BudgetExceeded(f"an integer of more than {MAX_INT_BITS} bits")
     elif isinstance(value, list | tuple | dict):
         if _size(value, budget)[0] > MAX_LENGTH:
             raise _BudgetExceeded(f"a {kind.__name__} of more than {MAX_LENGTH:,} characters when printed")
-        budget.build(len(value))
+        budget.charge(1, len(value))
     return value
 
 
@@ -256,7 +263,7 @@ def _known(value: Any, size: int, plain: bool, budget: _Budget) -> Any:
     """Charge a new list or tuple whose printed size is already known (from `+` or
     `*` of its parts), so that it is not walked again."""
     budget.sizes[id(value)] = (value, size, plain)
-    budget.build(len(value))
+    budget.charge(1, len(value))
     return value
 
 
@@ -310,7 +317,7 @@ def _printable(value: Any) -> Any:
         raise _BudgetExceeded(f"an integer of more than {MAX_INT_BITS} bits")
     _require_plain(value, budget)
     text = str(value)
-    budget.build(len(text))
+    budget.charge(1, len(text))
     return text
 
 
@@ -383,7 +390,7 @@ def _check_replace(text: str, old: str, new: str, count: int | None) -> None:
 
 
 def _check_joined(items: list[Any], sep_length: int, budget: _Budget) -> None:
-    budget.step(len(items))
+    budget.charge(len(items))
     total = sep_length * max(len(items) - 1, 0)
     for item in items:
         total += len(item) if type(item) is str else _require_plain(item, budget)
@@ -394,12 +401,12 @@ def _check_joined(items: list[Any], sep_length: int, budget: _Budget) -> None:
 _LINE_BREAKS = ("\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
 
 
-def _check_lines(text: str, extra_per_line: int) -> None:
+def _check_lines(what: str, text: str, extra_per_line: int) -> None:
     lines = sum(map(text.count, _LINE_BREAKS)) + 1
     if lines > MAX_STEPS:
-        raise _BudgetExceeded(f"more than {MAX_STEPS:,} lines")
+        raise _BudgetExceeded(f"{what} of more than {MAX_STEPS:,} lines")
     if len(text) + lines * extra_per_line > MAX_LENGTH:
-        raise _BudgetExceeded(f"a string of more than {MAX_LENGTH:,} characters")
+        raise _BudgetExceeded(f"{what} would make a string of more than {MAX_LENGTH:,} characters")
 
 
 # -- Filters -----------------------------------------------------------------------------------
@@ -455,7 +462,9 @@ def _join_check(value: Any, args: _Args, kwargs: _Kwargs, budget: _Budget) -> An
 
 def _indent_check(value: Any, args: _Args, kwargs: _Kwargs, budget: _Budget) -> Any:
     width = kwargs.get("width", args[0] if args else 4)
-    _check_lines(str(value), len(width) if isinstance(width, str) else width if isinstance(width, int) else 0)
+    _check_lines(
+        "indent", str(value), len(width) if isinstance(width, str) else width if isinstance(width, int) else 0
+    )
     return value
 
 
@@ -522,7 +531,7 @@ def _before_filter(name: str, value: Any, args: _Args, kwargs: _Kwargs, budget: 
             length = len(value)
         except TypeError:  # not sized: a generator, whose source was counted
             length = 0
-        budget.step(length * walking)
+        budget.charge(length * walking)
     if name in _TEXTUAL:
         _require_plain(value, budget)
         for argument in (*args, *kwargs.values()):
@@ -542,6 +551,7 @@ def _guarded_filter(name: str, function: _Method, environment: jinja2.Environmen
 
     @jinja2.pass_context
     def selecting(context: jinja2.runtime.Context, value: Any, *args: Any, **kwargs: Any) -> Any:
+        _budget.get().charge()
         if passes is None:
             return function(value, *args, **kwargs)
         return function(context if passes == "context" else context.eval_ctx, value, *args, **kwargs)
@@ -606,12 +616,12 @@ def _str_split(method: _Method, text: str, args: _Args, kwargs: _Kwargs, budget:
     parts = method(sep, maxsplit)
     if len(parts) > MAX_STEPS:
         raise _BudgetExceeded(f"split into more than {MAX_STEPS:,} parts")
-    budget.step(len(parts))
+    budget.charge(len(parts))
     return parts
 
 
 def _str_splitlines(method: _Method, text: str, args: _Args, kwargs: _Kwargs, budget: _Budget) -> Any:
-    _check_lines(text, 0)
+    _check_lines("splitlines", text, 0)
     return method(*args, **kwargs)
 
 
@@ -680,7 +690,7 @@ class _Walk:
         except TypeError:
             length = None
         if length is not None:
-            budget.step(length)
+            budget.charge(length)
         self._items = iter(iterable)
         self._budget = budget
         self._length = length
@@ -690,10 +700,7 @@ class _Walk:
 
     def __next__(self) -> Any:
         item = next(self._items)
-        if self._length is None:
-            self._budget.step()
-        else:
-            self._budget.tick()
+        self._budget.charge(1 if self._length is None else 0)
         return item
 
     def __len__(self) -> int:  # for `loop.length`
@@ -761,6 +768,14 @@ class _CodeGenerator(CodeGenerator):
         self.write(")")
 
 
+#: The attributes of `loop` (Jinja's documented ones), looked up without the
+#: sandbox's general (slow) checks.
+_LOOP_ATTRIBUTES = frozenset(
+    {"index", "index0", "revindex", "revindex0", "first", "last", "length", "depth", "depth0",
+     "previtem", "nextitem", "cycle", "changed"}
+)  # fmt: skip
+
+
 class _Environment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
     code_generator_class = _CodeGenerator
@@ -771,20 +786,28 @@ class _Environment(ImmutableSandboxedEnvironment):
         return super().is_safe_attribute(obj, attr, value)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        # Key before method (CONTRACT §11): `transaction.items` is the data.
-        if isinstance(obj, dict):
+        if isinstance(obj, dict):  # key before method (CONTRACT §11): `transaction.items` is the data
             try:
                 return obj[attribute]
             except KeyError:
                 pass
+        elif type(obj) is _Namespace and attribute[:1] != "_":  # values the template set there
+            try:
+                return getattr(obj, attribute)
+            except AttributeError:
+                return self.undefined(obj=obj, name=attribute)
+        elif type(obj) is LoopContext and attribute in _LOOP_ATTRIBUTES:
+            return getattr(obj, attribute)
+        # Jinja's sandboxed lookup takes a few µs: it counts as more than one step.
+        _budget.get().charge(_LOOKUP_STEPS)
         return super().getattr(obj, attribute)
 
     def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         budget = _budget.get()
         if isinstance(obj, Macro):
-            budget.step()  # bounds recursion
+            budget.charge(_CALL_STEPS)  # bounds recursion too
         elif isinstance(obj, LoopContext):  # `loop(children)` in a recursive loop
-            budget.step()
+            budget.charge(_CALL_STEPS)
             if args:
                 args = (_Walk(args[0], budget), *args[1:])
         elif type(obj) is types.BuiltinMethodType and isinstance(obj.__self__, str):
@@ -793,7 +816,6 @@ class _Environment(ImmutableSandboxedEnvironment):
                 kwargs.pop("_loop_vars", None)
                 kwargs.pop("_block_vars", None)
                 return _bounded(method(obj, obj.__self__, args, kwargs, budget), budget)
-        budget.tick()
         return _bounded(super().call(context, obj, *args, **kwargs), budget)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
@@ -853,7 +875,7 @@ class _Environment(ImmutableSandboxedEnvironment):
         total = sum(map(len, texts))
         if total > MAX_LENGTH:
             raise _BudgetExceeded(f"`~` would make a string of more than {MAX_LENGTH:,} characters")
-        budget.build(total)
+        budget.charge(1, total)
         return "".join(texts)
 
     def concat(self, parts: Iterable[str]) -> str:
@@ -862,7 +884,7 @@ class _Environment(ImmutableSandboxedEnvironment):
         total = sum(map(len, parts))
         if total > MAX_LENGTH:
             raise _BudgetExceeded(f"a block of more than {MAX_LENGTH:,} characters")
-        _budget.get().build(total)
+        _budget.get().charge(1, total)
         return "".join(parts)
 
 
