@@ -1173,7 +1173,7 @@ def _counted(iterable: nodes.Node) -> nodes.Expr:
 
 def _unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(known), n=1)
-    return f"no {kind} named {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+    return f"No {kind} named {name!r}." + (f" Did you mean {close[0]!r}?" if close else "")  # Jinja's words
 
 
 def compile_template(source: str, where: str) -> Template | TemplateSyntaxProblem:
