@@ -1172,6 +1172,8 @@ def _counted(iterable: nodes.Node) -> nodes.Expr:
 
 
 def _unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
+    if kind == "filter" and name in _DROPPED_FILTERS:
+        return f"The filter {name!r} is not available in templates (it prints Python reprs): use `tojson`."
     close = difflib.get_close_matches(name, list(known), n=1)
     return f"No {kind} named {name!r}." + (f" Did you mean {close[0]!r}?" if close else "")  # Jinja's words
 

@@ -83,7 +83,10 @@ def test_templates_cannot_read_files_and_syntax_errors_name_the_line(source: str
     [
         ("{{ x | tojsn }}", "No filter named 'tojsn'. Did you mean 'tojson'?"),
         ("{{ x | defualt(1) }}", "No filter named 'defualt'. Did you mean 'default'?"),
-        ("{{ x | pprint }}", "No filter named 'pprint'. Did you mean 'int'?"),  # left out: Python reprs
+        (
+            "{{ x | pprint }}",
+            "The filter 'pprint' is not available in templates (it prints Python reprs): use `tojson`.",
+        ),
         ("{% if x is defind %}{% endif %}", "No test named 'defind'. Did you mean 'defined'?"),
     ],
 )
