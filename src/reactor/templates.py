@@ -414,10 +414,12 @@ def _check_lines(what: str, text: str, extra_per_line: int) -> None:
 
 def _tojson(value: Any) -> str:
     # The output is JSON, not HTML, so no HTML escaping (unlike Jinja's own tojson).
-    if isinstance(value, jinja2.Undefined):
+    kind = type(value)
+    if kind is list or kind is dict or kind is tuple:
+        if _size(value, _budget.get())[0] > MAX_LENGTH:
+            raise _BudgetExceeded(f"tojson of a value of more than {MAX_LENGTH:,} characters")
+    elif isinstance(value, jinja2.Undefined):
         value._fail_with_undefined_error()
-    if type(value) in (list, dict, tuple) and _size(value, _budget.get())[0] > MAX_LENGTH:
-        raise _BudgetExceeded(f"tojson of a value of more than {MAX_LENGTH:,} characters")
     try:
         return orjson.dumps(value).decode()
     except TypeError as exc:
@@ -558,7 +560,16 @@ def _guarded_filter(name: str, function: _Method, environment: jinja2.Environmen
 
     @jinja2.pass_context
     def simple(context: jinja2.runtime.Context, value: Any, *args: Any, **kwargs: Any) -> Any:
-        return _bounded(function(value, *args, **kwargs), _budget.get())
+        result = function(value, *args, **kwargs)
+        budget = _budget.get()
+        if type(result) is str and len(result) <= MAX_LENGTH:  # _bounded's common case, inline
+            budget.steps -= 1
+            budget.built -= len(result)
+            budget.ticks -= 1
+            if budget.steps < 0 or budget.built < 0 or budget.ticks <= 0:
+                budget.settle()
+            return result
+        return _bounded(result, budget)
 
     @jinja2.pass_context
     def guarded(context: jinja2.runtime.Context, value: Any, *args: Any, **kwargs: Any) -> Any:
