@@ -42,7 +42,7 @@ import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 import orjson
@@ -85,10 +85,11 @@ MAX_WIDTH = 100_000
 #: (orjson refuses larger integers, and reads larger printed ones as floats).
 MAX_INT_BITS = 64
 #: CPU time (of the rendering thread) a render may take: a backstop for what
-#: the counters above do not see, read every `_CLOCK_EVERY` checks.
+#: the counters above do not see, read every `_CLOCK_EVERY` steps.
 MAX_CPU_SECONDS = 0.5
 
 _CLOCK_EVERY = 16
+_V = TypeVar("_V")
 #: Steps a macro call (or a recursive loop's `loop(...)`) counts: about ten
 #: times an operation's CPU time.
 _CALL_STEPS = 10
@@ -107,28 +108,27 @@ class _Unprintable(Exception):
 class _Budget:
     """What is left of one render's budget, and the sizes of values seen so far."""
 
-    __slots__ = ("built", "deadline", "sizes", "steps", "ticks")
+    __slots__ = ("built", "check_at", "deadline", "sizes", "steps")
 
     def __init__(self) -> None:
         self.steps = MAX_STEPS
         self.built = MAX_BUILT
-        self.ticks = _CLOCK_EVERY
+        self.check_at = MAX_STEPS - _CLOCK_EVERY  # read the clock when `steps` falls below
         self.deadline = time.thread_time() + MAX_CPU_SECONDS
         # id -> (value, printed size, plain): the value is kept so that its id
         # stays its own until the render ends.
         self.sizes: dict[int, tuple[Any, int, bool]] = {}
 
     def charge(self, steps: int = 1, built: int = 0) -> None:
-        """Charge one check: `steps` against `MAX_STEPS` and `built` (characters or
-        items) against `MAX_BUILT`."""
+        """Charge `steps` against `MAX_STEPS` and `built` (characters or items)
+        against `MAX_BUILT`."""
         self.steps -= steps
         self.built -= built
-        self.ticks -= 1
-        if self.steps < 0 or self.built < 0 or self.ticks <= 0:
+        if self.steps < self.check_at or self.built < 0:
             self.settle()
 
     def settle(self) -> None:
-        """Raise if a counter ran out; every `_CLOCK_EVERY` checks, read the clock."""
+        """Raise if a counter ran out; every `_CLOCK_EVERY` steps, read the clock."""
         if self.steps < 0:
             raise _BudgetExceeded(
                 f"template exceeded its budget of {MAX_STEPS:,} steps"
@@ -136,8 +136,8 @@ class _Budget:
             )
         if self.built < 0:
             raise _BudgetExceeded(f"template built more than {MAX_BUILT:,} characters and items in all")
-        if self.ticks <= 0:
-            self.ticks = _CLOCK_EVERY
+        if self.steps < self.check_at:
+            self.check_at = max(self.steps - _CLOCK_EVERY, 0)  # and never miss the end
             if time.thread_time() > self.deadline:
                 raise _BudgetExceeded(f"template took more than {MAX_CPU_SECONDS} s of CPU time")
 
@@ -233,29 +233,27 @@ def _require_plain(value: Any, budget: _Budget) -> int:
     return size
 
 
-def _bounded(value: Any, budget: _Budget) -> Any:
-    """Check and charge a value a template operation produced; return it."""
-    kind = type(value)
-    if kind is str:  # the common case, inline
+def _bounded(value: _V, budget: _Budget) -> _V:
+    """Check a value a template operation produced, charge the operation one step
+    (and what it built), and return the value."""
+    if isinstance(value, str):  # the common case, inline
         length = len(value)
         if length > MAX_LENGTH:
             raise _BudgetExceeded(f"a string of more than {MAX_LENGTH:,} characters")
         budget.steps -= 1
         budget.built -= length
-        budget.ticks -= 1
-        if budget.steps < 0 or budget.built < 0 or budget.ticks <= 0:
+        if budget.steps < budget.check_at or budget.built < 0:
             budget.settle()
-    elif isinstance(value, str):
-        if len(value) > MAX_LENGTH:
-            raise _BudgetExceeded(f"a string of more than {MAX_LENGTH:,} characters")
-        budget.charge(1, len(value))
-    elif kind is int:
-        if value.bit_length() > MAX_INT_BITS:
-            raise _BudgetExceeded(f"an integer of more than {MAX_INT_BITS} bits")
     elif isinstance(value, list | tuple | dict):
         if _size(value, budget)[0] > MAX_LENGTH:
-            raise _BudgetExceeded(f"a {kind.__name__} of more than {MAX_LENGTH:,} characters when printed")
+            raise _BudgetExceeded(
+                f"a {type(value).__name__} of more than {MAX_LENGTH:,} characters when printed"
+            )
         budget.charge(1, len(value))
+    else:
+        if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+            raise _BudgetExceeded(f"an integer of more than {MAX_INT_BITS} bits")
+        budget.charge()
     return value
 
 
@@ -412,34 +410,50 @@ def _check_lines(what: str, text: str, extra_per_line: int) -> None:
 # -- Filters -----------------------------------------------------------------------------------
 
 
+# reactor's own filters check and charge their results themselves (no wrapper: they
+# are on every ordinary render). Jinja may try them on constants at compile time:
+# without a budget they raise there, and run at render time instead.
+
+
 def _tojson(value: Any) -> str:
     # The output is JSON, not HTML, so no HTML escaping (unlike Jinja's own tojson).
+    budget = _budget.get()
     kind = type(value)
     if kind is list or kind is dict or kind is tuple:
-        if _size(value, _budget.get())[0] > MAX_LENGTH:
+        if _size(value, budget)[0] > MAX_LENGTH:
             raise _BudgetExceeded(f"tojson of a value of more than {MAX_LENGTH:,} characters")
     elif isinstance(value, jinja2.Undefined):
         value._fail_with_undefined_error()
     try:
-        return orjson.dumps(value).decode()
+        text = orjson.dumps(value).decode()
     except TypeError as exc:
         raise TemplateError(f"tojson: {exc}") from None
+    if len(text) > MAX_LENGTH:
+        raise _BudgetExceeded(f"a string of more than {MAX_LENGTH:,} characters")
+    budget.steps -= 1
+    budget.built -= len(text)
+    if budget.steps < budget.check_at or budget.built < 0:
+        budget.settle()
+    return text
 
 
 def _date(value: Any, fmt: str = "%Y-%m-%d") -> str:
+    budget = _budget.get()
     if not isinstance(value, str):
         raise TemplateError(f"date: expected an RFC 3339 string, got {value!r}")
     try:
-        return parse_instant(value).strftime(fmt)
+        text = parse_instant(value).strftime(fmt)
     except ValueError as exc:
         raise TemplateError(f"date: {exc}") from None
+    return _bounded(text, budget)
 
 
 def _money(value: Any, currency: str | None = None) -> str:
+    budget = _budget.get()
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TemplateError(f"money: expected a number, got {value!r}")
     text = f"{value:,.2f}"
-    return f"{currency} {text}" if currency else text
+    return _bounded(f"{currency} {text}" if currency else text, budget)
 
 
 _Args = tuple[Any, ...]
@@ -565,8 +579,7 @@ def _guarded_filter(name: str, function: _Method, environment: jinja2.Environmen
         if type(result) is str and len(result) <= MAX_LENGTH:  # _bounded's common case, inline
             budget.steps -= 1
             budget.built -= len(result)
-            budget.ticks -= 1
-            if budget.steps < 0 or budget.built < 0 or budget.ticks <= 0:
+            if budget.steps < budget.check_at or budget.built < 0:
                 budget.settle()
             return result
         return _bounded(result, budget)
@@ -690,8 +703,8 @@ class _EscapeFormatter(_Formatter, EscapeFormatter):
 
 
 class _Walk:
-    """What a `for` loop (or `*args`) iterates: a sized iterable is charged
-    its length up front, anything else one step per item."""
+    """What a `for` loop (or `*args`) iterates: one step per item, and a sized
+    iterable longer than the steps left fails before its first item."""
 
     __slots__ = ("_budget", "_items", "_length")
 
@@ -700,7 +713,7 @@ class _Walk:
             length: int | None = len(iterable)
         except TypeError:
             length = None
-        if length is not None:
+        if length is not None and length > budget.steps:  # fail now, as it would at the end
             budget.charge(length)
         self._items = iter(iterable)
         self._budget = budget
@@ -711,7 +724,7 @@ class _Walk:
 
     def __next__(self) -> Any:
         item = next(self._items)
-        self._budget.charge(1 if self._length is None else 0)
+        self._budget.charge()
         return item
 
     def __len__(self) -> int:  # for `loop.length`
@@ -923,8 +936,8 @@ def _environment() -> _Environment:
         loader=None,
     )
     filters = {name: f for name, f in env.filters.items() if name not in _DROPPED_FILTERS}
-    filters.update(tojson=_tojson, date=_date, money=_money)
     env.filters = {name: _guarded_filter(name, f, env) for name, f in filters.items()}
+    env.filters.update(tojson=_tojson, date=_date, money=_money)
     env.globals = dict(_GLOBALS)
     return env
 

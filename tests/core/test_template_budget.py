@@ -118,8 +118,13 @@ def test_a_loop_over_a_dict_counts_its_keys():
     assert render("{% for k in d %}{% endfor %}0", {"d": {"a": 1}}) == 0
 
 
+def test_a_loop_longer_than_the_steps_left_fails_before_its_first_item():
+    # Deterministic and quick: the body (which would fail otherwise) never runs.
+    assert "steps" in budget_message("{% for i in range(100000) %}{{ 1 / 0 }}{% endfor %}")
+
+
 def test_right_at_the_bounds_a_template_renders():
-    assert render("{% for c in 'x' * 99999 %}{% endfor %}0") == 0  # and one step for the `*`
+    assert render("{% for c in 'x' * 99990 %}{% endfor %}0") == 0  # and a step for `*`, one for the loop
     assert render("{{ ('x' * 1000000) | length }}") == 1_000_000
     assert render("{{ 2 ** 63 }}") == 2**63
     assert render("{{ -(2 ** 63) }}") == -(2**63)
