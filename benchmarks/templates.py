@@ -179,6 +179,26 @@ def load_templates_module(path: str) -> Any:
     return module
 
 
+def bytecodes(render: Callable[[dict[str, Any]], Any]) -> int:
+    """Python bytecodes one render runs: the Python-level work, which a shared machine's
+    load does not blur (C work, such as orjson's, is not in it)."""
+    count = 0
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal count
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            count += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        render(CONTEXT)
+    finally:
+        sys.settrace(None)
+    return count
+
+
 def best(render: Callable[[dict[str, Any]], Any], renders: int) -> float:
     started = time.thread_time()
     for _ in range(renders):
@@ -190,11 +210,15 @@ def ordinary(renders: int, rounds: int, before: str | None) -> None:
     compile_bare = bare_jinja()
     previous = load_templates_module(before) if before else None
     print(
-        f"ordinary renders: µs per render (thread CPU time), best of {rounds} rounds of {renders}, interleaved:"
+        f"ordinary renders: µs per render (thread CPU time, best of {rounds} rounds of {renders},"
+        " interleaved), and Python bytecodes per render:"
     )
-    header = f"  {'template':34} {'bare Jinja':>10} {'reactor':>8} {'ratio':>6}"
-    print(header + (f" {'before':>8} {'ratio':>6}" if previous else ""))
+    header = f"  {'template':28} {'bare Jinja':>10} {'reactor':>8} {'ratio':>6}"
+    print(
+        header + (f" {'before':>8} {'ratio':>6}" if previous else "") + "   bytecodes: bare, reactor, before"
+    )
     totals = [0.0, 0.0, 0.0]
+    code_totals = [0, 0, 0]
     for name, source in bundled().items():
         template = compile_template(source, name)
         assert isinstance(template, Template), template
@@ -204,16 +228,23 @@ def ordinary(renders: int, rounds: int, before: str | None) -> None:
         outputs = [render(CONTEXT) for render in contenders]
         if any(output != outputs[0] for output in outputs):
             raise SystemExit(f"{name}: the renders differ: {outputs}")
+        codes = [bytecodes(render) for render in contenders]
         times = [float("inf")] * len(contenders)
         for _ in range(rounds):
             for i, render in enumerate(contenders):
                 times[i] = min(times[i], best(render, renders))
         for i, seconds in enumerate(times):
             totals[i] += seconds
-        line = f"  {name:34} {times[0] * 1e6:10.1f} {times[1] * 1e6:8.1f} {times[1] / times[0]:6.2f}"
-        print(line + (f" {times[2] * 1e6:8.1f} {times[1] / times[2]:6.2f}" if previous else ""))
-    line = f"  {'all four':34} {totals[0] * 1e6:10.1f} {totals[1] * 1e6:8.1f} {totals[1] / totals[0]:6.2f}"
-    print(line + (f" {totals[2] * 1e6:8.1f} {totals[1] / totals[2]:6.2f}" if previous else ""))
+            code_totals[i] += codes[i]
+        line = f"  {name:28} {times[0] * 1e6:10.1f} {times[1] * 1e6:8.1f} {times[1] / times[0]:6.2f}"
+        line += f" {times[2] * 1e6:8.1f} {times[1] / times[2]:6.2f}" if previous else ""
+        print(line + "   " + ", ".join(f"{code:,}" for code in codes))
+    line = f"  {'all four':28} {totals[0] * 1e6:10.1f} {totals[1] * 1e6:8.1f} {totals[1] / totals[0]:6.2f}"
+    line += f" {totals[2] * 1e6:8.1f} {totals[1] / totals[2]:6.2f}" if previous else ""
+    ratios = f"reactor/bare {code_totals[1] / code_totals[0]:.2f}"
+    if previous:
+        ratios += f", reactor/before {code_totals[1] / code_totals[2]:.2f}"
+    print(line + f"   bytecodes {ratios}")
 
 
 def main() -> None:
