@@ -18,13 +18,18 @@ from reactor.clock import parse_duration, parse_instant
 __all__ = [
     "SPECS",
     "STEP_TYPES",
+    "AchievementProgressStep",
+    "AchievementSpec",
     "AutomationSpec",
     "BenefitCreateStep",
     "BenefitSpec",
     "FilterStep",
     "LimitSpec",
     "ModifiersSpec",
+    "PointKindSpec",
     "PointsAwardStep",
+    "PointsReverseStep",
+    "ProgrammeSpec",
     "ReactionSpec",
     "RewardCreateStep",
     "RuleSpec",
@@ -37,6 +42,8 @@ __all__ = [
     "TagRemoveStep",
     "TargetSendStep",
     "TargetSpec",
+    "TierLevelSpec",
+    "TierSpec",
 ]
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -131,13 +138,20 @@ class RewardCreateStep(Spec):
 
 class PointsAwardStep(Spec):
     type: Literal["points.award"]
-    kind: Literal["tier", "reward"]
+    kind: Handle  # tier, reward, or a kind declared under `points`
     points: Any
 
-    @property
-    def multiplier(self) -> str:
-        """The status modifier that multiplies these points."""
-        return f"{self.kind}_points_multiplier"
+
+class PointsReverseStep(Spec):
+    """Take back what the refunded purchase (`transaction.original_id`) earned."""
+
+    type: Literal["points.reverse"]
+
+
+class AchievementProgressStep(Spec):
+    type: Literal["achievement.progress"]
+    achievement: Handle
+    count: Any = 1
 
 
 class TargetSendStep(Spec):
@@ -154,6 +168,8 @@ StepSpec = Annotated[
     | BenefitCreateStep
     | RewardCreateStep
     | PointsAwardStep
+    | PointsReverseStep
+    | AchievementProgressStep
     | TargetSendStep,
     Field(discriminator="type"),
 ]
@@ -166,6 +182,8 @@ STEP_TYPES = (
     "benefit.create",
     "reward.create",
     "points.award",
+    "points.reverse",
+    "achievement.progress",
     "target.send",
 )
 
@@ -182,7 +200,20 @@ class RuleSpec(Spec):
 
 
 class ReactionSpec(RuleSpec):
-    on: Annotated[list[Literal["profile.updated", "transaction.created"]], Field(min_length=1)]
+    on: Annotated[
+        list[
+            Literal[
+                "profile.updated",
+                "transaction.created",
+                "tier.changed",
+                "status.applied",
+                "status.removed",
+                "achievement.level",
+                "reward.expired",
+            ]
+        ],
+        Field(min_length=1),
+    ]
 
 
 class AutomationSpec(RuleSpec):
@@ -208,10 +239,55 @@ class TargetSpec(Spec):
     rate_limit: Annotated[float, Field(gt=0)] | None = None
 
 
+class ProgrammeSpec(Spec):
+    """`programme:` settings (one mapping per configuration root)."""
+
+    timezone: str = "UTC"
+    forget_window: Duration = timedelta(days=30)
+    dedupe_window: Duration = timedelta(days=7)
+
+
+class PointKindSpec(Spec):
+    """A kind of points besides the built-in `tier` and `reward`."""
+
+    handle: Handle
+    name: str
+    meta: dict[str, Any] = {}
+
+
+class TierLevelSpec(Spec):
+    handle: Handle
+    name: str
+    attain: Annotated[float, Field(ge=0)]
+    maintain: Annotated[float, Field(ge=0)] | None = None
+    meta: dict[str, Any] = {}
+
+
+class TierSpec(Spec):
+    """One tier program: levels lowest first, held one at a time."""
+
+    program: Handle
+    name: str | None = None
+    measure: Literal["tier_points_12m", "spend_12m"]
+    review_after: Duration
+    floor: Handle | None = None
+    levels: Annotated[list[TierLevelSpec], Field(min_length=1)]
+
+
+class AchievementSpec(Spec):
+    handle: Handle
+    name: str
+    levels: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]
+    meta: dict[str, Any] = {}
+
+
 SPECS: dict[str, type[Spec]] = {
     "statuses": StatusSpec,
     "benefits": BenefitSpec,
     "reactions": ReactionSpec,
     "automations": AutomationSpec,
     "targets": TargetSpec,
+    "points": PointKindSpec,
+    "tiers": TierSpec,
+    "achievements": AchievementSpec,
 }
