@@ -141,6 +141,10 @@ CONTEXT: dict[str, Any] = {
     "reward_balance": 25.0,
     "aggregations": {"spend_12m": 2450.5, "days_since_last_spend": 95, "last_spend_at": "2026-08-17T12:00:00Z"},
     "transaction": {"id": "t-9", "total": 180.0, "currency": "AUD", "location": {"id": "store-3", "name": "Sydney CBD"}},
+    "trigger": {"program": "club", "from": "silver", "to": "gold"},
+    "tiers": {"club": {"handle": "gold", "name": "Gold", "since": "2026-11-20T10:05:00Z",
+                       "review_at": "2027-11-20T10:05:00Z", "meta": {"lounge": True}}},
+    "points": {"tier": 1250, "reward": 3400},
 }  # fmt: skip
 
 
@@ -239,7 +243,7 @@ def ordinary(renders: int, rounds: int, before: str | None) -> None:
         line = f"  {name:28} {times[0] * 1e6:10.1f} {times[1] * 1e6:8.1f} {times[1] / times[0]:6.2f}"
         line += f" {times[2] * 1e6:8.1f} {times[1] / times[2]:6.2f}" if previous else ""
         print(line + "   " + ", ".join(f"{code:,}" for code in codes))
-    line = f"  {'all four':28} {totals[0] * 1e6:10.1f} {totals[1] * 1e6:8.1f} {totals[1] / totals[0]:6.2f}"
+    line = f"  {'all':28} {totals[0] * 1e6:10.1f} {totals[1] * 1e6:8.1f} {totals[1] / totals[0]:6.2f}"
     line += f" {totals[2] * 1e6:8.1f} {totals[1] / totals[2]:6.2f}" if previous else ""
     ratios = f"reactor/bare {code_totals[1] / code_totals[0]:.2f}"
     if previous:

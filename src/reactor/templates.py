@@ -1088,7 +1088,16 @@ class _Reads:
 
 
 def _constant_name(node: nodes.Node) -> str | None:
-    return node.value if isinstance(node, nodes.Const) and isinstance(node.value, str) else None
+    """A subscript that names a field: a constant string, or a list index (`items[0]`,
+    `items.0`) as its digits, as a rule's `var` path writes it."""
+    if not isinstance(node, nodes.Const):
+        return None
+    value = node.value
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    return None
 
 
 def _targets(target: nodes.Node) -> set[str]:
@@ -1128,8 +1137,10 @@ class Template:
         A path is the names from the root: `{{ aggregations.spend_12m }}` on
         line 3 reads `ContextRead(("aggregations", "spend_12m"), 3)`, and
         `transaction["items"]` reads `("transaction", "items")`. A constant
-        string subscript is a name; any other subscript (`items[0]`,
-        `items[i]`) ends the path there. A method call ends it before the
+        string subscript is a name, and so is a constant index, as its digits
+        (`items[0].sku` reads `("items", "0", "sku")`, as a rule's `var`
+        writes it); any other subscript (`items[i]`, `items[-1]`) ends the
+        path there, and what it reads is read on its own. A method call ends it before the
         method: `x.get("a")` reads `("x",)`. A path read through
         `| default(...)` (or tested with `is defined` / `is undefined`) is
         `optional`. Names that are not context paths: those bound by

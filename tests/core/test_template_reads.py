@@ -60,6 +60,19 @@ def test_vip_welcome():
     ]
 
 
+def test_tier_welcome():
+    assert reads(bundled("tier-welcome.json.j2")) == [
+        # `tiers[trigger.program]`: the dynamic subscript is read on its own and ends `tiers`.
+        (("trigger", "program"), 1, False),
+        (("tiers",), 1, False),
+        (("email",), 3, True),
+        (("first_name",), 6, True),
+        # `tier` (lines 7-9) is set on line 1.
+        (("points", "tier"), 10, False),
+        (("points", "reward"), 11, False),
+    ]
+
+
 def test_the_inline_body_in_comms_yaml():
     targets = YAML(typ="safe").load((ROOT / "targets" / "comms.yaml").read_text())["targets"]
     (body,) = [target["body"] for target in targets if "body" in target]
@@ -76,6 +89,7 @@ def test_every_bundled_template_is_covered():
     assert sorted(p.name for p in (ROOT / "targets" / "templates").glob("*.j2")) == [
         "influencer-welcome.json.j2",
         "reward-issued.json.j2",
+        "tier-welcome.json.j2",
         "vip-welcome.json.j2",
     ]
 
@@ -85,7 +99,9 @@ def test_every_bundled_template_is_covered():
     [
         # Subscripts: a constant string is a name, anything else ends the path (and is read itself).
         ("{{ transaction['items'] }}", [(("transaction", "items"), 1, False)]),
-        ("{{ transaction.items[0].sku }}", [(("transaction", "items"), 1, False)]),
+        ("{{ transaction.items[0].sku }}", [(("transaction", "items", "0", "sku"), 1, False)]),
+        ("{{ statuses.0.handle }}", [(("statuses", "0", "handle"), 1, False)]),
+        ("{{ transaction.items[-1].sku }}", [(("transaction", "items"), 1, False)]),
         ("{{ a.b[key].c }}", [(("key",), 1, False), (("a", "b"), 1, False)]),
         # A method call reads the object, not a field named after the method.
         ("{{ aggregations.get('spend_12m') }}", [(("aggregations",), 1, False)]),
