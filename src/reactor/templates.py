@@ -14,9 +14,11 @@ mutate. On top of Jinja's sandbox, every render has a budget (the bounds are the
   `**`, `replace`, `join`, `indent`, `wordwrap`, `format`, `%`, `split`) are
   checked before they run. All that is built is charged to `MAX_BUILT`.
 - every `for` iteration (over anything, at any depth), every item a filter
-  walks through and every macro call counts against `MAX_STEPS`;
-- a backstop: `MAX_CPU_SECONDS` of this thread's CPU time, read every few
-  checks, for whatever the counters do not see.
+  walks through and every operation (a filter, method or macro call, an
+  operator, a literal) counts against `MAX_STEPS`, the costly ones more
+  (`_CALL_STEPS`, `_LOOKUP_STEPS`);
+- a backstop: `MAX_CPU_SECONDS` of this thread's CPU time, read every
+  `_CLOCK_EVERY` steps, for whatever the counters do not see.
 
 The counters are deterministic: the same template and context give the same
 outcome in replay and on the worker. Past a bound the render fails with
@@ -71,7 +73,8 @@ __all__ = [
 ]
 
 #: Loop iterations (every `for`, nested or not), items walked by filters and
-#: methods, and macro calls, per render.
+#: methods, and operations (filter, method and macro calls, operators,
+#: literals), per render.
 MAX_STEPS = 100_000
 #: Characters a rendered payload may have.
 MAX_OUTPUT = 1_000_000
