@@ -66,6 +66,7 @@ __all__ = [
     "Run",
     "next_due",
     "process",
+    "remind",
     "run_due",
     "schedule_event",
 ]
@@ -730,6 +731,17 @@ def process(
     run.check_attain()
     run.fire_reminders(event.occurred_at)
     run.keep_earned()
+    return run.outcome()
+
+
+def remind(
+    state: ProfileState, config: Config, due: Due, at: str, observe: Observer | None = None
+) -> Outcome:
+    """Fire one reminder for `state` at `at` (for `explain`; replay and the
+    worker fire reminders through `run_due` and `process`)."""
+    current = state.derive()
+    run = Run(Event(due.key, REMINDER, at, state.profile_id), current, config, observe)
+    run.fire_reminder(due, at)
     return run.outcome()
 
 
