@@ -165,7 +165,9 @@ def test_reminders_due_by_a_time_are_explained(tmp_path):
     history.write_bytes(transaction(10, "p-1", at="2026-01-01T10:00:00Z") + b"\n")
     # The reward expires 31 January 10:00; its reminder is due 17 January 10:00.
     report = orjson.loads(
-        explain(root, "--history", str(history), "--at", "2026-01-20T00:00:00Z", "--profile", "p-1", "--json").stdout
+        explain(
+            root, "--history", str(history), "--at", "2026-01-20T00:00:00Z", "--profile", "p-1", "--json"
+        ).stdout
     )
     (reminder,) = report["reminders"]
     assert (reminder["id"], reminder["status"], reminder["due_at"]) == (
@@ -173,9 +175,14 @@ def test_reminders_due_by_a_time_are_explained(tmp_path):
         "matched",
         "2026-01-17T10:00:00Z",
     )
-    assert reminder["when"]["children"][0] == {"expression": {"var": "reminder.item.remaining"}, "value": 10.0}
+    assert reminder["when"]["children"][0] == {
+        "expression": {"var": "reminder.item.remaining"},
+        "value": 10.0,
+    }
     assert [a["tag"] for a in reminder["actions"]] == ["use-it"]
     early = orjson.loads(
-        explain(root, "--history", str(history), "--at", "2026-01-10T00:00:00Z", "--profile", "p-1", "--json").stdout
+        explain(
+            root, "--history", str(history), "--at", "2026-01-10T00:00:00Z", "--profile", "p-1", "--json"
+        ).stdout
     )
     assert early["reminders"] == []  # not due yet
