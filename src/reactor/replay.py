@@ -262,7 +262,10 @@ class Replay:
 
     @staticmethod
     def _failure_record(failure: ReactionFailure, raw: bytes, source: dict[str, Any]) -> dict[str, Any]:
-        return dead_letter(failure.error(), source, raw, failure.reaction_id)
+        # Time-driven work (an expiry, a review, a reminder) has no input line:
+        # its source is the profile and what came due.
+        where = source or {"profile_id": failure.profile_id, "event_id": failure.event_id}
+        return dead_letter(failure.error(), where, raw, failure.reaction_id)
 
     def summary(self) -> dict[str, Any]:
         stats = self.stats
