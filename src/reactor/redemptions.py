@@ -126,17 +126,23 @@ def claim_benefit(run: Run, event: Event) -> None:
     benefit = data["benefit"]
     _once(run, event, "claim_id", "data.claim_id")
     state, now = run.state, event.occurred_at
-    for index, record in enumerate(state.benefits):  # kept by expiry: nearest first
-        if record[0] == benefit and record[5] is None and (record[2] is None or record[2] > now):
-            break
-    else:
+    index = next(
+        (
+            i  # kept by expiry: the nearest first
+            for i, record in enumerate(state.benefits)
+            if record[0] == benefit and record[5] is None and (record[2] is None or record[2] > now)
+        ),
+        None,
+    )
+    if index is None:
         raise Rejected(
             f"`data.benefit` {benefit!r} is not held (or every instance is claimed already)",
             code="not_held",
             path="data.benefit",
         )
     run.touch("benefits")
-    state.benefits[index][5] = now
+    record = state.benefits[index]
+    record[5] = now
     run.emit("benefit.claim", {"benefit": benefit, "claim_id": data["claim_id"], "instance": record[4]})
     run.changed("benefits")
 
