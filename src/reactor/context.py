@@ -12,6 +12,7 @@ gets the full context.
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,7 @@ def active_statuses(state: ProfileState, config: Config, now: str) -> list[dict[
     return out
 
 
+@functools.lru_cache(maxsize=4096)  # one event asks several times (context, reminders)
 def local_date(now: str, timezone: str) -> date:
     """The programme-local date of a canonical instant."""
     moment = datetime.fromisoformat(now)

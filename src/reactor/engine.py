@@ -728,6 +728,9 @@ def process(
     run = Run(event, current, config, observe)
     run_due_work(run, event.occurred_at)
     current.advance_clock(event.occurred_at, dedupe)
+    # What reminders are about, as it stands: the fields are replaced (never
+    # changed in place) when a step changes them, so `is` says if one did.
+    items_before = (current.rewards, current.benefits, current.statuses, current.tiers, current.snapshot)
     if event.type == PROFILE_DEPERSONALISED:
         return _depersonalise(run, event)
     if event.type == PROFILE_UPDATED:
@@ -749,7 +752,9 @@ def process(
         run.run_reactions(event.type)
         run.state.remember_event(event.id, event.occurred_at)
     run.check_attain()
-    run.fire_reminders(event.occurred_at)
+    items_after = (current.rewards, current.benefits, current.statuses, current.tiers, current.snapshot)
+    if any(a is not b for a, b in zip(items_before, items_after, strict=True)):
+        run.fire_reminders(event.occurred_at)  # an item that appeared after its reminder's due time
     run.keep_earned()
     return run.outcome()
 
