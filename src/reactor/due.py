@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from reactor.engine import Run
     from reactor.state import ProfileState
 
-__all__ = ["next_due_at", "run_due_work"]
+__all__ = ["earliest_reminder", "next_due_at", "run_due_work"]
 
 
 def _items(state: ProfileState, config: Config, until: str | None = None) -> list[tuple[str, int, str, Any]]:
@@ -41,11 +41,36 @@ def _items(state: ProfileState, config: Config, until: str | None = None) -> lis
             items.append((held[2], 2 + order, program.program, "review"))
     if config.reminders and state.clock is not None:
         late = 2 + len(config.tiers)  # at one instant, reminders come last
+        earliest = earliest_reminder(state, config)
+        if earliest is None or (until is not None and earliest > until):
+            return items  # none due by then: most of the time, at the cost of a memo
+        if until is None:
+            items.append((earliest, late, "", "reminder"))  # when, for next_due_at
+            return items
         for reminder in due_reminders(state, config, state.clock, until):
             items.append((reminder.due, late, reminder, "reminder"))
-            if until is None:
-                break  # the earliest is enough to know when
     return items
+
+
+def earliest_reminder(state: ProfileState, config: Config) -> str | None:
+    """When the reminder due first for `state` (not fired yet) is due, or None.
+
+    Remembered on the state, keyed by what it depends on (the fields are
+    replaced, never changed in place, when they change: `is` tells), so
+    that the events of a profile whose items did not change pay nothing."""
+    key = (state.rewards, state.benefits, state.statuses, state.tiers, state.snapshot, state.reminded)
+    memo = state.due_memo
+    if (
+        memo is not None
+        and memo[1] == config.version
+        and all(a is b for a, b in zip(memo[0], key, strict=True))
+    ):
+        return memo[2]
+    assert state.clock is not None
+    found = due_reminders(state, config, state.clock)
+    earliest = found[0].due if found else None
+    state.due_memo = (key, config.version, earliest)
+    return earliest
 
 
 def _order(item: tuple[str, int, Any, str]) -> tuple[str, int, str]:

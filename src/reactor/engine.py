@@ -40,7 +40,7 @@ from reactor.actions import Action, ReactionFailure, action_id
 from reactor.clock import seconds, shift
 from reactor.config import Config, Dependents, Reaction, Step, Target
 from reactor.context import PARTS, ContextView, profile_view
-from reactor.due import next_due_at, run_due_work
+from reactor.due import earliest_reminder, next_due_at, run_due_work
 from reactor.errors import RuleError, TemplateError
 from reactor.events import (
     PROFILE_DELETED,
@@ -553,6 +553,9 @@ class Run:
         """Fire, at `now`, every reminder already due that has not fired: its
         item appeared after its due time (CONTRACT §8)."""
         if not self.config.reminders:
+            return
+        earliest = earliest_reminder(self.state, self.config)
+        if earliest is None or earliest > now:
             return
         for due in due_reminders(self.state, self.config, now, now):
             if due.due <= now and due.key not in self.state.reminded:

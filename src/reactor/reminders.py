@@ -140,13 +140,14 @@ def _birthdays(rule: ReminderRule, state: ProfileState, config: Config, now: str
     birthday = (state.snapshot or {}).get("birthday")
     timezone = config.programme.timezone
     occurrence = next_birthday(local_date(now, timezone), birthday)
-    for _ in range(200):  # at most a couple of centuries of birthdays
+    for count in range(200):  # at most a couple of centuries of birthdays
         if occurrence is None:
             return
         day = occurrence.isoformat()
         due = _on_local_days(occurrence, rule, timezone)
         yield day, due, day
-        if until is None or due > until:
+        # Without `until`, the next two: this year's may have fired already.
+        if (until is None and count == 1) or (until is not None and due > until):
             return
         occurrence = next_birthday(occurrence + timedelta(days=1), birthday)
 

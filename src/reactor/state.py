@@ -212,6 +212,8 @@ class ProfileState:
     #: The snapshot as rules see it, and the snapshot it was made from: not
     #: stored, made again only when the snapshot is replaced (see `profile`).
     _profile: tuple[Any, dict[str, Any]] | None = field(default=None, compare=False, repr=False)
+    #: The next reminder due and what it was computed from (`due.earliest_reminder`): not stored.
+    due_memo: tuple[tuple[Any, ...], str, str | None] | None = field(default=None, compare=False, repr=False)
 
     # --- persistence -------------------------------------------------------
 
@@ -272,6 +274,7 @@ class ProfileState:
             self.partition,
             self.deleted_at,
             self._profile,
+            self.due_memo,
         )
 
     def profile(self, make: Callable[[dict[str, Any] | None, str], dict[str, Any]]) -> dict[str, Any]:
