@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 invalid input or configuration, 2 usage error.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
@@ -108,21 +109,40 @@ def replay(
 
     runner = Replay(loaded, on_action=on_action, on_reject=on_reject, file_name=file)
     stream = _open_input(file)
+    # Whatever stops the run early, what was done is summarised, with one line
+    # that says why, and never a traceback.
+    stopped: tuple[str, int] | None = None
     try:
-        runner.feed_lines(read_lines(stream))
+        runner.feed_lines(read_lines(stream, blank=True))
         runner.finish(until_at)
+        out.flush()
+    except KeyboardInterrupt:
+        stopped = ("interrupted", 130)
+    except BrokenPipeError:
+        # stdout was closed (`reactor replay … | head`): what is still buffered for
+        # it goes to /dev/null, so that Python's own flush at exit does not fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        stopped = ("stdout was closed before the end of the replay", 1)
+    except OSError as exc:
+        stopped = (f"cannot read {file}: {exc.strerror or exc}", 1)
+    except Exception as exc:  # a bug: say so in one line, and still summarise
+        stopped = (f"internal error: {type(exc).__name__}: {exc}", 1)
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
-        out.flush()
     summary = runner.summary()
-    if deliver:
+    if stopped is not None:
+        typer.echo(f"reactor: {stopped[0]} (after {summary['lines']} lines of {file})", err=True)
+    elif deliver:
         summary["deliveries"] = asyncio.run(_deliver(sends, loaded, on_reject))
     err.write(orjson.dumps({"summary": summary}) + b"\n")
     err.flush()
+    if stopped is not None:
+        raise typer.Exit(stopped[1])
     if (
         summary["rejected"]
         or summary["reaction_failures"]
+        or summary["internal_errors"]
         or summary.get("deliveries", {}).get("dead_letter")
     ):
         raise typer.Exit(1)

@@ -7,6 +7,11 @@ items, compiles every rule, amount, schedule and template, and returns a frozen
 `Config`. Every problem found, not only the first, is reported as
 `path:line:col: message` in one `ConfigError`. A running worker only ever swaps
 in a `Config` that loaded cleanly.
+
+Loading is bounded (see `limits` and `config_files`): files only from inside
+the root, file sizes and YAML nodes (aliases expanded) counted, at most
+`CONFIG_ENTRIES_MAX` entries, rules of bounded size, and nothing that can only
+fail later (a cron that never fires, a URL that cannot be sent to).
 """
 
 from __future__ import annotations
@@ -14,24 +19,23 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
 from pydantic import (
     ValidationError,
 )
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
 
+from reactor.config_files import INVALID, Budget, find_yaml_files, parse_yaml, read_bounded, resolve_inside
 from reactor.context import PARTS
 from reactor.errors import ConfigError, ConfigIssue
 from reactor.events import PROFILE_UPDATED, TRANSACTION_CREATED
+from reactor.limits import AMOUNT_MAX, CONFIG_ENTRIES_MAX, POINTS_MAX, json_number_problems, rule_problems
 from reactor.rules import (
     Amount,
     Condition,
@@ -41,7 +45,7 @@ from reactor.rules import (
     compile_batch,
     compile_condition,
 )
-from reactor.schedules import Schedule
+from reactor.schedules import Schedule, cron_problem
 from reactor.specs import (
     SPECS,
     STEP_TYPES,
@@ -255,38 +259,23 @@ class _Loader:
         self.issues: list[ConfigIssue] = []
         self.items: list[_Item] = []
         self.digest = hashlib.sha256()
+        #: What the files read so far used of the root's bounds (`config_files`).
+        self.budget = Budget()
+        self.entries = 0
 
     def issue(self, file: str, line: int, col: int, message: str) -> None:
         self.issues.append(ConfigIssue(file, line, col, message))
 
-    def files(self) -> Iterator[Path]:
-        found = False
-        for name in CONFIG_DIRS:
-            folder = self.root / name
-            if folder.is_dir():
-                found = True
-                paths = [*folder.rglob("*.yaml"), *folder.rglob("*.yml")]
-                yield from sorted(p for p in paths if p.is_file())
-        if not found:
-            self.issue(str(self.root), 1, 1, "no reactions/ or targets/ folder in this configuration root")
-
     def read(self) -> None:
-        for path in self.files():
+        for path in find_yaml_files(self.root, CONFIG_DIRS, self.issue):
             rel = path.relative_to(self.root).as_posix()
-            text = path.read_bytes()
+            text = read_bounded(path, rel, self.budget, self.issue)
+            if text is None:
+                continue
             self.digest.update(rel.encode() + b"\0" + text + b"\0")
-            try:
-                document = YAML(typ="rt").load(text)
-            except MarkedYAMLError as exc:
-                mark = exc.problem_mark or exc.context_mark
-                line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-                problem = exc.problem or exc.context or "invalid YAML"
-                self.issue(rel, line, col, f"YAML: {problem}")
-                continue
-            except Exception as exc:  # undecodable bytes, odd tags: still an issue, never a crash
-                self.issue(rel, 1, 1, f"YAML: {exc}")
-                continue
-            self.read_document(rel, document)
+            document = parse_yaml(rel, text, self.budget, self.issue)
+            if document is not INVALID:
+                self.read_document(rel, document)
 
     def read_document(self, rel: str, document: Any) -> None:
         if document is None:
@@ -308,6 +297,17 @@ class _Loader:
                 self.issue(rel, *_value_position(document, [key]), f"`{key}` must be a list")
                 continue
             for index, node in enumerate(entries):
+                self.entries += 1
+                if self.entries > CONFIG_ENTRIES_MAX:
+                    line, col = entries.lc.item(index)
+                    self.issue(
+                        rel,
+                        line + 1,
+                        col + 1,
+                        f"more than {CONFIG_ENTRIES_MAX:,} entries (statuses, benefits, reactions, "
+                        "automations and targets together) in the configuration root",
+                    )
+                    return
                 self.read_item(rel, key, entries, index, node)
 
     def read_item(self, rel: str, section: str, entries: CommentedSeq, index: int, node: Any) -> None:
@@ -420,22 +420,37 @@ class _Compiler:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"unknown {kind} {ref!r}{hint}"
 
-    def condition(self, item: _Item, path: list[Any], rule: Any) -> Condition | None:
+    def rule_checked(self, item: _Item, path: list[Any], rule: Any) -> bool:
+        """Whether `rule` is within its bounds and compiles; else its problems are reported."""
+        bounds = rule_problems(rule)  # before compiling: an oversized rule is only counted
+        for pointer, message in bounds:
+            self.issue_at(item, path + _pointer_path(pointer), f"rule: {message}")
+        if bounds:
+            return False
         problems = check_rule(rule)
         for problem in problems:
             self.issue_at(item, path + _pointer_path(problem.pointer), f"rule: {problem.message}")
-        return None if problems else compile_condition(rule, _where(item, path))
+        return not problems
+
+    def condition(self, item: _Item, path: list[Any], rule: Any) -> Condition | None:
+        if not self.rule_checked(item, path, rule):
+            return None
+        return compile_condition(rule, _where(item, path))
 
     def amount(self, item: _Item, path: list[Any], source: Any) -> Amount | None:
         if isinstance(source, bool) or source is None or isinstance(source, str | list):
             self.issue_at(item, path, "must be a number or a JSON Logic expression (an object)")
             return None
-        if not isinstance(source, int | float):
-            problems = check_rule(source)
-            for problem in problems:
-                self.issue_at(item, path + _pointer_path(problem.pointer), f"rule: {problem.message}")
-            if problems:
+        if isinstance(source, int | float):
+            name, most, shown = (
+                ("points", POINTS_MAX, "±2^53") if path[-1] == "points" else ("amount", AMOUNT_MAX, "±10^12")
+            )
+            problem = next((m for _, m in json_number_problems(source)), None)
+            if problem is not None or not -most <= source <= most:
+                self.issue_at(item, path, f"`{name}` must be a finite number within {shown}, not {source!r}")
                 return None
+        elif not self.rule_checked(item, path, source):
+            return None
         return compile_amount(source, _where(item, path))
 
     def steps(self, item: _Item) -> tuple[Step, ...] | None:
@@ -468,12 +483,13 @@ class _Compiler:
             return None
         try:
             ZoneInfo(spec.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             self.issue_at(item, ["timezone"], f"unknown time zone {spec.timezone!r} (e.g. Australia/Sydney)")
             return None
         if spec.schedule is not None:
-            if not croniter.is_valid(spec.schedule):
-                self.issue_at(item, ["schedule"], f"invalid cron expression {spec.schedule!r}")
+            problem = cron_problem(spec.schedule)
+            if problem is not None:
+                self.issue_at(item, ["schedule"], problem)
                 return None
             return Schedule(cron=spec.schedule, timezone=spec.timezone)
         if spec.every is not None:
@@ -493,7 +509,8 @@ class _Compiler:
         can_fail = any(
             step.condition is not None
             or (step.amount is not None and step.amount.reads != frozenset())
-            or isinstance(step.spec, TargetSendStep | RewardCreateStep)
+            # Amounts and points can leave their range at run time (limits.py).
+            or isinstance(step.spec, TargetSendStep | RewardCreateStep | PointsAwardStep)
             for step in steps
         )
         return Reaction(
@@ -528,12 +545,17 @@ class _Compiler:
                 first_line, column = first_line + 1, 1
         else:
             assert spec.template is not None
-            path = (self.loader.root / "targets" / spec.template).resolve()
-            targets_dir = (self.loader.root / "targets").resolve()
-            if not path.is_relative_to(targets_dir) or not path.is_file():
+            targets_dir = self.loader.root / "targets"
+            path = resolve_inside(targets_dir / spec.template, targets_dir)
+            if isinstance(path, str):
+                self.issue_at(item, ["template"], f"template targets/{spec.template} {path}")
+                return None
+            if not path.is_file():
                 self.issue_at(item, ["template"], f"template file not found: targets/{spec.template}")
                 return None
-            raw = path.read_bytes()
+            raw = read_bounded(path, f"targets/{spec.template}", self.loader.budget, self.loader.issue)
+            if raw is None:
+                return None
             self.loader.digest.update(b"template\0" + raw)
             try:
                 source = raw.decode("utf-8")

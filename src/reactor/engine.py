@@ -37,6 +37,7 @@ from reactor.events import (
     TRANSACTION_CREATED,
     Event,
 )
+from reactor.limits import amount_in_range, points_in_range
 from reactor.rules import ConditionBatch, ContextData
 from reactor.specs import (
     BenefitCreateStep,
@@ -530,7 +531,7 @@ class _Run:
     def create_reward(self, step: Step) -> None:
         spec: RewardCreateStep = step.spec
         assert step.amount is not None
-        amount = round_money(step.amount.value(self.data(step.amount.reads)))
+        amount = round_money(amount_in_range(step.amount.value(self.data(step.amount.reads)), step.where))
         if amount <= 0:
             return  # nothing to issue (e.g. a percentage of a refund)
         currency = spec.currency
@@ -559,7 +560,7 @@ class _Run:
         base = amount.value(self.data(amount.reads))
         held = self.held_specs()
         multiplier, used = best_modifier(held, spec.multiplier, 1) if held else (1, [])
-        points = round_points(base * multiplier)
+        points = round_points(points_in_range(base * multiplier, step.where))
         if points == 0:
             return
         state = self.state
@@ -568,6 +569,7 @@ class _Run:
             state.tier_points.append([self.now, points])
             self.changed("tier_points")
         else:
+            points_in_range(state.point_balance + points, step.where, "the point balance")
             self.touch("point_balance")
             state.point_balance += points
             self.changed("point_balance")

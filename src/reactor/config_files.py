@@ -1,0 +1,290 @@
+"""The files of a configuration root, found and read within bounds.
+
+`config.load_config` reads its YAML and templates only through here, so that
+no configuration, however large or hostile, can make loading run away:
+
+- files are read only from inside the root: a symbolic link (to a file or a
+  folder) that leads out of it is refused by name, as is anything that is not
+  a regular file (a FIFO would block the reader);
+- a file is at most `CONFIG_FILE_BYTES_MAX` bytes, all of them together at
+  most `CONFIG_TOTAL_BYTES_MAX`, and there are at most `CONFIG_FILES_MAX`;
+- YAML aliases are allowed (ops share blocks with anchors), but the document
+  is measured with every alias expanded, without expanding it: each node's
+  expanded size is counted once and reused, so a "billion laughs" file costs
+  no more than its own size to refuse. The root holds at most
+  `CONFIG_NODES_MAX` expanded nodes, nested at most `YAML_DEPTH_MAX` deep, and
+  no alias may contain itself.
+
+Problems are reported through the caller's `issue(file, line, col, message)`.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from reactor.limits import (
+    CONFIG_FILE_BYTES_MAX,
+    CONFIG_FILES_MAX,
+    CONFIG_NODES_MAX,
+    CONFIG_TOTAL_BYTES_MAX,
+    YAML_DEPTH_MAX,
+)
+
+__all__ = ["INVALID", "Budget", "Issue", "find_yaml_files", "parse_yaml", "read_bounded", "resolve_inside"]
+
+Issue = Callable[[str, int, int, str], None]
+_SUFFIXES = (".yaml", ".yml")
+#: What `parse_yaml` returns for a document it reported a problem with.
+INVALID: Any = object()
+
+
+@dataclass
+class Budget:
+    """What the files read so far used of the root's bounds."""
+
+    files: int = 0
+    bytes: int = 0
+    nodes: int = 0
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def resolve_inside(path: Path, folder: Path) -> Path | str:
+    """`path` with every symbolic link resolved, if it stays inside `folder`
+    (itself resolved); else why not, as a message."""
+    try:
+        real = os.path.realpath(path)
+        base = os.path.realpath(folder)
+    except (OSError, ValueError) as exc:
+        return f"cannot be resolved ({exc})"
+    if _inside(real, base):
+        return Path(real)
+    lexical = os.path.normpath(os.path.join(os.path.abspath(folder), os.path.relpath(path, folder)))
+    if _inside(lexical, os.path.abspath(folder)):
+        return f"is a symbolic link to a file outside {folder.name}/: refused"
+    return f"is outside {folder.name}/: refused"
+
+
+def find_yaml_files(root: Path, folders: tuple[str, ...], issue: Issue) -> Iterator[Path]:
+    """Every `*.yaml`/`*.yml` regular file under `root/<folder>` for each folder,
+    sorted by path within each folder (so the configuration's version hash
+    does not depend on the file system's order). Symbolic links are followed
+    only while they stay inside `root`."""
+    base = os.path.realpath(root)
+    found = False
+    count = 0
+    for name in folders:
+        folder = root / name
+        if not folder.is_dir():
+            continue
+        found = True
+        if not _inside(os.path.realpath(folder), base):
+            issue(
+                name, 1, 1, f"{name}/ is a symbolic link to a folder outside the configuration root: refused"
+            )
+            continue
+        paths: list[Path] = []
+        _walk(root, folder, base, set(), paths, issue)
+        for path in sorted(paths):
+            count += 1
+            if count > CONFIG_FILES_MAX:
+                issue(name, 1, 1, f"more than {CONFIG_FILES_MAX:,} YAML files in the configuration root")
+                return
+            yield path
+    if not found:
+        issue(str(root), 1, 1, "no reactions/ or targets/ folder in this configuration root")
+
+
+def _walk(root: Path, folder: Path, base: str, seen: set[str], out: list[Path], issue: Issue) -> None:
+    real_folder = os.path.realpath(folder)
+    if real_folder in seen:
+        return  # a link back to a folder already walked
+    seen.add(real_folder)
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        issue(folder.relative_to(root).as_posix(), 1, 1, f"cannot read this folder: {exc.strerror}")
+        return
+    for entry in entries:
+        path = folder / entry.name
+        rel = path.relative_to(root).as_posix()
+        is_yaml = entry.name.endswith(_SUFFIXES)
+        if entry.is_symlink():
+            real = os.path.realpath(path)
+            if not _inside(real, base):
+                if is_yaml or os.path.isdir(real):
+                    kind = "folder" if os.path.isdir(real) else "file"
+                    issue(rel, 1, 1, f"a symbolic link to a {kind} outside the configuration root: refused")
+                continue
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            if is_yaml:
+                issue(rel, 1, 1, f"cannot read: {exc.strerror}")
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            _walk(root, path, base, seen, out, issue)
+        elif is_yaml:
+            if stat.S_ISREG(info.st_mode):
+                out.append(path)
+            else:
+                issue(rel, 1, 1, "not a regular file: refused")
+
+
+def read_bounded(path: Path, rel: str, budget: Budget, issue: Issue) -> bytes | None:
+    """The bytes of one configuration file, or None (reported) if it is too large,
+    makes the root too large, or cannot be read."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(CONFIG_FILE_BYTES_MAX + 1)
+    except OSError as exc:
+        issue(rel, 1, 1, f"cannot read: {exc.strerror}")
+        return None
+    if len(data) > CONFIG_FILE_BYTES_MAX:
+        issue(rel, 1, 1, f"the file is larger than {CONFIG_FILE_BYTES_MAX:,} bytes (1 MiB)")
+        return None
+    budget.bytes += len(data)
+    if budget.bytes > CONFIG_TOTAL_BYTES_MAX:
+        issue(
+            rel,
+            1,
+            1,
+            f"the configuration files come to more than {CONFIG_TOTAL_BYTES_MAX:,} bytes "
+            f"({CONFIG_TOTAL_BYTES_MAX // 1_048_576} MiB) with this one",
+        )
+        return None
+    return data
+
+
+def parse_yaml(rel: str, text: bytes, budget: Budget, issue: Issue) -> Any:
+    """The YAML document (ruamel's round-trip types, with positions), or
+    `INVALID` after reporting why it cannot be used."""
+    try:
+        document = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        issue(rel, line, col, f"YAML: {problem}")
+        return INVALID
+    except RecursionError:
+        issue(rel, 1, 1, f"YAML: nested too deeply (at most {YAML_DEPTH_MAX} levels)")
+        return INVALID
+    except Exception as exc:  # undecodable bytes, odd tags: still an issue, never a crash
+        issue(rel, 1, 1, f"YAML: {exc}")
+        return INVALID
+    measure = _Measure()
+    try:
+        size = measure.size(document, 1, (1, 1))
+    except _Refused as refused:
+        issue(rel, refused.line, refused.col, refused.message)
+        return INVALID
+    left = CONFIG_NODES_MAX - budget.nodes
+    if size > left:
+        line, col = measure.where_over(document, left, (1, 1))
+        aliases = " with its aliases expanded" if size > measure.distinct else ""
+        issue(
+            rel,
+            line,
+            col,
+            f"YAML: this document comes to {_count(size)} nodes{aliases}; a configuration root "
+            f"holds at most {CONFIG_NODES_MAX:,}",
+        )
+        return INVALID
+    budget.nodes += size
+    return document
+
+
+def _count(size: int) -> str:
+    return f"{size:,}" if size < 10**15 else f"about 10^{len(str(size)) - 1}"
+
+
+class _Refused(Exception):
+    def __init__(self, line: int, col: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.col, self.message = line, col, message
+
+
+def _children(node: Any) -> Iterator[tuple[Any, tuple[int, int]]]:
+    """(child, 1-based position) of a mapping's values or a list's items."""
+    here = _where(node)
+    if isinstance(node, CommentedMap):
+        for key in node:
+            try:
+                line, col = node.lc.value(key)
+                at = (line + 1, col + 1)
+            except (KeyError, TypeError, AttributeError):  # a key merged in with `<<`
+                at = here
+            yield node[key], at
+    else:
+        for index, item in enumerate(node):
+            try:
+                line, col = node.lc.item(index)
+                at = (line + 1, col + 1)
+            except (KeyError, TypeError, AttributeError):
+                at = here
+            yield item, at
+
+
+def _where(node: Any) -> tuple[int, int]:
+    lc = getattr(node, "lc", None)
+    return (lc.line + 1, lc.col + 1) if lc is not None and lc.line is not None else (1, 1)
+
+
+class _Measure:
+    """Expanded sizes of YAML nodes, each container measured once (by identity:
+    ruamel gives every use of an anchor the same object)."""
+
+    def __init__(self) -> None:
+        self.known: dict[int, tuple[int, int]] = {}  # id -> (expanded size, height)
+        self.open: set[int] = set()
+        self.distinct = 0
+
+    def size(self, node: Any, depth: int, at: tuple[int, int]) -> int:
+        if not isinstance(node, CommentedMap | CommentedSeq):
+            self.distinct += 1
+            return 1
+        key = id(node)
+        known = self.known.get(key)
+        if known is not None:
+            if depth + known[1] > YAML_DEPTH_MAX:
+                raise _Refused(*at, f"YAML: nested deeper than {YAML_DEPTH_MAX} levels (through an alias)")
+            return known[0]
+        if key in self.open:
+            raise _Refused(*at, "YAML: an alias that contains itself")
+        if depth > YAML_DEPTH_MAX:
+            raise _Refused(*at, f"YAML: nested deeper than {YAML_DEPTH_MAX} levels")
+        self.open.add(key)
+        self.distinct += 1
+        total, height = 1, 0
+        keys = isinstance(node, CommentedMap)
+        for child, where in _children(node):
+            total += self.size(child, depth + 1, where) + (1 if keys else 0)
+            child_known = self.known.get(id(child))
+            height = max(height, 1 + (child_known[1] if child_known else 0))
+        self.open.discard(key)
+        self.known[key] = (total, height)
+        return total
+
+    def where_over(self, node: Any, left: int, at: tuple[int, int]) -> tuple[int, int]:
+        """The position of the innermost node whose expanded size alone is over
+        `left`, or else of `node`: where a reader should look first."""
+        while True:
+            for child, where in _children(node) if isinstance(node, CommentedMap | CommentedSeq) else ():
+                known = self.known.get(id(child))
+                if known is not None and known[0] > left:
+                    node, at = child, where
+                    break
+            else:
+                return at
