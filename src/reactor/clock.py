@@ -33,6 +33,11 @@ _DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 #: The longest duration, per unit (100 years).
 _MOST = {"d": DURATION_MAX_DAYS, "h": DURATION_MAX_DAYS * 24, "m": DURATION_MAX_DAYS * 24 * 60}
+#: RFC 3339's date-time (its ABNF, with its note's space for T), ASCII digits only.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
+)
+_LOCAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?\Z")
 _EARLIEST = f"{YEAR_MIN:04d}"
 _LATEST = f"{YEAR_MAX:04d}"
 
@@ -48,15 +53,15 @@ def parse_instant(text: str) -> datetime:
     `OutOfRange` (a ValueError) for an instant outside the years
     `YEAR_MIN`-`YEAR_MAX` in UTC.
     """
-    if not isinstance(text, str) or not 19 <= len(text) <= 64 or text[10] not in "Tt ":
+    if not isinstance(text, str) or len(text) > 64 or _RFC3339.match(text) is None:
+        if isinstance(text, str) and _LOCAL.match(text) is not None:
+            raise ValueError(f"{text!r} has no time zone: add Z or an offset such as +10:00")
         shown = repr(text) if not isinstance(text, str) or len(text) <= 64 else repr(text[:64]) + "..."
         raise ValueError(f"{shown} is not an RFC 3339 date-time such as 2026-11-20T10:00:00Z")
     try:
         value = datetime.fromisoformat(text.upper().replace(" ", "T", 1))
-    except ValueError:
-        raise ValueError(f"{text!r} is not an RFC 3339 date-time such as 2026-11-20T10:00:00Z") from None
-    if value.tzinfo is None:
-        raise ValueError(f"{text!r} has no time zone: add Z or an offset such as +10:00")
+    except ValueError:  # 30 February, hour 24, a leap second (Python has none)
+        raise ValueError(f"{text!r} is not a valid date-time") from None
     # Checked before the conversion to UTC, which overflows in years 1 and 9999.
     if not YEAR_MIN - 1 <= value.year <= YEAR_MAX + 1:
         raise _out_of_range(text)

@@ -35,7 +35,14 @@ from reactor.config_files import INVALID, Budget, find_yaml_files, parse_yaml, r
 from reactor.context import PARTS
 from reactor.errors import ConfigError, ConfigIssue
 from reactor.events import PROFILE_UPDATED, TRANSACTION_CREATED
-from reactor.limits import AMOUNT_MAX, CONFIG_ENTRIES_MAX, POINTS_MAX, json_number_problems, rule_problems
+from reactor.limits import (
+    AMOUNT_MAX,
+    CONFIG_ENTRIES_MAX,
+    POINTS_MAX,
+    describe_number,
+    json_number_problems,
+    rule_problems,
+)
 from reactor.rules import (
     Amount,
     Condition,
@@ -74,6 +81,14 @@ __all__ = [
 ]
 
 TOP_LEVEL_KEYS = ("statuses", "benefits", "reactions", "automations", "targets")
+#: How one entry of each section is named in messages.
+_SINGULAR = {
+    "statuses": "status",
+    "benefits": "benefit",
+    "reactions": "reaction",
+    "automations": "automation",
+    "targets": "target",
+}
 CONFIG_DIRS = ("reactions", "targets")
 
 
@@ -326,7 +341,7 @@ class _Loader:
                     line, col = _position(node, loc)
                 else:
                     line, col = _value_position(node, loc)
-                self.issue(rel, line, col, f"{section[:-1]}: {_describe_validation(error)}")
+                self.issue(rel, line, col, f"{_SINGULAR[section]}: {_describe_validation(error)}")
             return
         self.items.append(_Item(section, rel, node, spec))
 
@@ -442,12 +457,12 @@ class _Compiler:
             self.issue_at(item, path, "must be a number or a JSON Logic expression (an object)")
             return None
         if isinstance(source, int | float):
-            name, most, shown = (
+            name, most, bound = (
                 ("points", POINTS_MAX, "±2^53") if path[-1] == "points" else ("amount", AMOUNT_MAX, "±10^12")
             )
-            problem = next((m for _, m in json_number_problems(source)), None)
-            if problem is not None or not -most <= source <= most:
-                self.issue_at(item, path, f"`{name}` must be a finite number within {shown}, not {source!r}")
+            if next(json_number_problems(source), None) is not None or not -most <= source <= most:
+                given = describe_number(source)
+                self.issue_at(item, path, f"`{name}` must be a finite number within {bound}, not {given}")
                 return None
         elif not self.rule_checked(item, path, source):
             return None

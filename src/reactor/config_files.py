@@ -29,7 +29,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, ComposerError, MaxDepthExceededError
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import AliasEvent
 
 from reactor.limits import (
     CONFIG_FILE_BYTES_MAX,
@@ -167,11 +169,49 @@ def read_bounded(path: Path, rel: str, budget: Budget, issue: Issue) -> bytes | 
     return data
 
 
+class _Composer(Composer):
+    """ruamel's composer, refusing an alias inside its own anchor (`&a [*a]`),
+    which ruamel would otherwise construct as a silently different value."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.parser.check_event(AliasEvent):
+            event = self.parser.peek_event()
+            if event.anchor in self.__dict__.setdefault("_open", set()):
+                raise ComposerError(
+                    None, None, f"the alias *{event.anchor} is inside its own anchor", event.start_mark
+                )
+        return super().compose_node(parent, index)
+
+    def compose_sequence_node(self, anchor: Any) -> Any:
+        return self._composing(anchor, super().compose_sequence_node)
+
+    def compose_mapping_node(self, anchor: Any) -> Any:
+        return self._composing(anchor, super().compose_mapping_node)
+
+    def _composing(self, anchor: Any, compose: Callable[[Any], Any]) -> Any:
+        opened: set[Any] = self.__dict__.setdefault("_open", set())
+        if anchor is None or anchor in opened:
+            return compose(anchor)
+        opened.add(anchor)
+        try:
+            return compose(anchor)
+        finally:
+            opened.discard(anchor)
+
+
 def parse_yaml(rel: str, text: bytes, budget: Budget, issue: Issue) -> Any:
     """The YAML document (ruamel's round-trip types, with positions), or
     `INVALID` after reporting why it cannot be used."""
+    yaml = YAML(typ="rt")
+    yaml.Composer = _Composer
+    yaml.max_depth = YAML_DEPTH_MAX + 1  # the document itself is one level
     try:
-        document = YAML(typ="rt").load(text)
+        document = yaml.load(text)
+    except MaxDepthExceededError as exc:
+        mark = exc.problem_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        issue(rel, line, col, f"YAML: nested deeper than {YAML_DEPTH_MAX} levels")
+        return INVALID
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

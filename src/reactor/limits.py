@@ -46,6 +46,7 @@ __all__ = [
     "OutOfRange",
     "amount_in_range",
     "control_character",
+    "describe_number",
     "json_number_problems",
     "points_in_range",
     "rule_problems",
@@ -132,7 +133,8 @@ def control_character(text: str, allowed: str = "") -> str | None:
     return None
 
 
-def _describe_number(value: float) -> str:
+def describe_number(value: float) -> str:
+    """A number as a user wrote it in YAML: `.inf`, `-.inf`, `.nan`, or its repr."""
     return repr(value) if math.isfinite(value) else {"inf": ".inf", "-inf": "-.inf"}.get(str(value), ".nan")
 
 
@@ -140,7 +142,7 @@ def amount_in_range(value: float, where: str) -> float:
     """`value` as a reward amount, or a `RuleError` (`out_of_range`) naming `where`."""
     if not -AMOUNT_MAX <= value <= AMOUNT_MAX:  # NaN fails every comparison
         raise RuleError(
-            f"{where}: the amount {_describe_number(value)} is outside ±10^12",
+            f"{where}: the amount {describe_number(value)} is outside ±10^12",
             code="out_of_range",
             path=where,
         )
@@ -152,7 +154,7 @@ def points_in_range(value: float, where: str, what: str = "points") -> float:
     (`out_of_range`) naming `where`."""
     if not -POINTS_MAX <= value <= POINTS_MAX:
         raise RuleError(
-            f"{where}: {what} {_describe_number(value)} is outside ±2^53",
+            f"{where}: {what} {describe_number(value)} is outside ±2^53",
             code="out_of_range",
             path=where,
         )
@@ -172,7 +174,7 @@ def json_number_problems(value: Any, pointer: str = "") -> Iterator[tuple[str, s
                 yield where, f"the integer {node} is outside ±2^53 (9007199254740992)"
         elif isinstance(node, float):
             if not math.isfinite(node):
-                yield where, f"{_describe_number(node)} is not a finite number"
+                yield where, f"{describe_number(node)} is not a finite number"
         elif isinstance(node, dict):
             stack.extend((f"{where}/{_escape(str(k))}", v) for k, v in reversed(node.items()))
         elif isinstance(node, list):
