@@ -8,6 +8,9 @@ no configuration, however large or hostile, can make loading run away:
   a regular file (a FIFO would block the reader);
 - a file is at most `CONFIG_FILE_BYTES_MAX` bytes, all of them together at
   most `CONFIG_TOTAL_BYTES_MAX`, and there are at most `CONFIG_FILES_MAX`;
+- before ruamel.yaml sees a file, its lines are checked against
+  `YAML_LINE_MAX` and its merge keys against `YAML_MERGES_MAX`: past those,
+  ruamel's own work grows with the square of the input;
 - YAML aliases are allowed (ops share blocks with anchors), but the document
   is measured with every alias expanded, without expanding it: each node's
   expanded size is counted once and reused, so a "billion laughs" file costs
@@ -39,6 +42,8 @@ from reactor.limits import (
     CONFIG_NODES_MAX,
     CONFIG_TOTAL_BYTES_MAX,
     YAML_DEPTH_MAX,
+    YAML_LINE_MAX,
+    YAML_MERGES_MAX,
 )
 
 __all__ = ["INVALID", "Budget", "Issue", "find_yaml_files", "parse_yaml", "read_bounded", "resolve_inside"]
@@ -154,7 +159,12 @@ def read_bounded(path: Path, rel: str, budget: Budget, issue: Issue) -> bytes | 
         issue(rel, 1, 1, f"cannot read: {exc.strerror}")
         return None
     if len(data) > CONFIG_FILE_BYTES_MAX:
-        issue(rel, 1, 1, f"the file is larger than {CONFIG_FILE_BYTES_MAX:,} bytes (1 MiB)")
+        issue(
+            rel,
+            1,
+            1,
+            f"the file is larger than {CONFIG_FILE_BYTES_MAX:,} bytes ({_size(CONFIG_FILE_BYTES_MAX)})",
+        )
         return None
     budget.bytes += len(data)
     if budget.bytes > CONFIG_TOTAL_BYTES_MAX:
@@ -163,7 +173,7 @@ def read_bounded(path: Path, rel: str, budget: Budget, issue: Issue) -> bytes | 
             1,
             1,
             f"the configuration files come to more than {CONFIG_TOTAL_BYTES_MAX:,} bytes "
-            f"({CONFIG_TOTAL_BYTES_MAX // 1_048_576} MiB) with this one",
+            f"({_size(CONFIG_TOTAL_BYTES_MAX)}) with this one",
         )
         return None
     return data
@@ -202,6 +212,8 @@ class _Composer(Composer):
 def parse_yaml(rel: str, text: bytes, budget: Budget, issue: Issue) -> Any:
     """The YAML document (ruamel's round-trip types, with positions), or
     `INVALID` after reporting why it cannot be used."""
+    if _quadratic(rel, text, issue):
+        return INVALID
     yaml = YAML(typ="rt")
     yaml.Composer = _Composer
     yaml.max_depth = YAML_DEPTH_MAX + 1  # the document itself is one level
@@ -244,6 +256,24 @@ def parse_yaml(rel: str, text: bytes, budget: Budget, issue: Issue) -> Any:
         return INVALID
     budget.nodes += size
     return document
+
+
+def _quadratic(rel: str, text: bytes, issue: Issue) -> bool:
+    """Whether `text` holds what ruamel.yaml takes quadratic time over (reported)."""
+    for number, line in enumerate(text.split(b"\n"), start=1):
+        if len(line) > YAML_LINE_MAX:
+            issue(rel, number, 1, f"a line of {len(line):,} bytes; at most {YAML_LINE_MAX:,} in a YAML file")
+            return True
+    # A plain `<<` is the only way to write a merge key: counting the text counts at least all of them.
+    merges = text.count(b"<<")
+    if merges > YAML_MERGES_MAX:
+        issue(rel, 1, 1, f"{merges:,} merge keys (<<); at most {YAML_MERGES_MAX} in a YAML file")
+        return True
+    return False
+
+
+def _size(count: int) -> str:
+    return f"{count // 1_048_576} MiB" if count % 1_048_576 == 0 else f"{count // 1024} KiB"
 
 
 def _count(size: int) -> str:

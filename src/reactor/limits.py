@@ -41,6 +41,8 @@ __all__ = [
     "RULE_STRING_MAX",
     "URL_MAX",
     "YAML_DEPTH_MAX",
+    "YAML_LINE_MAX",
+    "YAML_MERGES_MAX",
     "YEAR_MAX",
     "YEAR_MIN",
     "OutOfRange",
@@ -99,9 +101,18 @@ EVENT_LIST_MAX: Final = 1_000
 
 #: YAML files under `reactions/` and `targets/`.
 CONFIG_FILES_MAX: Final = 1_000
-#: Bytes of one YAML or template file, and of all of them together.
-CONFIG_FILE_BYTES_MAX: Final = 1_048_576
-CONFIG_TOTAL_BYTES_MAX: Final = 2 * 1_048_576
+#: Bytes of one YAML or template file, and of all of them together: ruamel.yaml
+#: reads about 60 KB/s of YAML on this project's machine, so a root at the
+#: bound takes some 20 s to load, and a programme's real one (the sample is
+#: 10 KB) well under a second.
+CONFIG_FILE_BYTES_MAX: Final = 524_288
+CONFIG_TOTAL_BYTES_MAX: Final = 1_048_576
+#: Bytes of one line of a YAML file: ruamel.yaml's comment scanner is quadratic
+#: in a line's length (a 900 KB comment line took 38 s).
+YAML_LINE_MAX: Final = 20_000
+#: Merge keys (`<<: *anchor`) in one YAML file: ruamel.yaml is quadratic in the
+#: uses of one anchor as a merge (2,000 of them took 19 s; 100 take 0.1 s).
+YAML_MERGES_MAX: Final = 100
 #: YAML nodes (mappings, lists, scalars) in the whole root, counted with every
 #: alias expanded: what a "billion laughs" file would grow to is refused.
 CONFIG_NODES_MAX: Final = 500_000
