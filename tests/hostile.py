@@ -268,7 +268,10 @@ def field_cases(scale: float = 1.0) -> list[tuple[str, list[Any], Any, Expect]]:
         (txn, [(None, reject("wrong_type", t)), ([], reject("wrong_type", t))]),
         (txn, [(MISSING, reject("missing_field", t))]),
         ([*txn, "id"], _ids(f"{t}.id", True)),
-        ([*txn, "system"], [(None, EVENT), ("s" * 256, EVENT), ("s" * 257, reject("too_large", f"{t}.system"))]),
+        (
+            [*txn, "system"],
+            [(None, EVENT), ("s" * 256, EVENT), ("s" * 257, reject("too_large", f"{t}.system"))],
+        ),
         ([*txn, "system"], [(5, reject("wrong_type", f"{t}.system"))]),
         ([*txn, "total"], _numbers_of_amount(f"{t}.total")),
         ([*txn, "currency"], [(None, EVENT), (36, reject("wrong_type", f"{t}.currency"))]),
@@ -276,7 +279,10 @@ def field_cases(scale: float = 1.0) -> list[tuple[str, list[Any], Any, Expect]]:
         ([*txn, "location"], [(None, EVENT), ("store-1", reject("wrong_type", f"{t}.location"))]),
         ([*txn, "location", "id"], [(None, EVENT), (12, reject("wrong_type", f"{t}.location.id"))]),
         ([*txn, "items"], [(None, EVENT), ([{"sku": str(i)} for i in range(int(20_000 * scale))], EVENT)]),
-        ([*txn, "items"], [([1], reject("wrong_type", f"{t}.items.0")), ({}, reject("wrong_type", f"{t}.items"))]),
+        (
+            [*txn, "items"],
+            [([1], reject("wrong_type", f"{t}.items.0")), ({}, reject("wrong_type", f"{t}.items"))],
+        ),
         ([*txn, "tags"], _lists(f"{t}.tags", "t", 1_000)),
         ([*txn, "price_list"], _open_values(scale)),
         ([*txn, "price_list"], _deep_values(4)),
@@ -328,10 +334,7 @@ def build(kind: str, n: int, profile: str, path: list[Any], value: Any) -> bytes
     event = base_event(kind, n, profile)
     node: Any = event
     for part in path[:-1]:
-        if isinstance(node, dict):
-            node = node.setdefault(part, {})
-        else:
-            node = node[part]
+        node = node.setdefault(part, {}) if isinstance(node, dict) else node[part]
     last = path[-1]
     if value is MISSING:
         node.pop(last, None)

@@ -206,16 +206,31 @@ def _plain(node: Any) -> Any:
     return str(node)
 
 
+def _at(node: Any, part: Any, where: str) -> tuple[int, int] | None:
+    """0-based (line, col) of `node`'s key or value `part` (`where`: key, value,
+    item), or of the value's own start when `node` does not hold it itself (a
+    key merged in with `<<: *anchor` is written at the anchor)."""
+    try:
+        line, col = getattr(node.lc, where)(part)
+        return line, col
+    except (KeyError, IndexError, TypeError):
+        lc = getattr(node[part], "lc", None)
+        return (lc.line, lc.col) if lc is not None and lc.line is not None else None
+
+
 def _position(node: Any, path: Sequence[Any]) -> tuple[int, int]:
     """1-based (line, col) of the deepest YAML node reachable along `path`."""
     line, col = (getattr(node, "lc", None) and (node.lc.line, node.lc.col)) or (0, 0)
     for part in path:
         if isinstance(node, CommentedMap) and part in node:
-            line, col = node.lc.value(part) if part != path[-1] else node.lc.key(part)
-            node = node[part]
+            found = _at(node, part, "value" if part != path[-1] else "key")
         elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-            line, col = node.lc.item(part)
-            node = node[part]
+            found = _at(node, part, "item")
+        else:
+            continue
+        if found is not None:
+            line, col = found
+        node = node[part]
     return line + 1, col + 1
 
 
@@ -231,8 +246,8 @@ def _value_position(node: Any, path: Sequence[Any]) -> tuple[int, int]:
                 return parent_line, parent_col
         last = path[-1]
         if isinstance(parent, CommentedMap) and last in parent:
-            line, col = parent.lc.value(last)
-            return line + 1, col + 1
+            found = _at(parent, last, "value")
+            return (found[0] + 1, found[1] + 1) if found is not None else (parent_line, parent_col)
     return _position(node, path)
 
 
@@ -246,6 +261,8 @@ def _pointer_path(pointer: str) -> list[Any]:
 
 def _describe_validation(error: Mapping[str, Any]) -> str:
     loc = [p for p in error["loc"] if not (isinstance(p, str) and p in STEP_TYPES)]
+    if loc and loc[-1] == "[key]":  # a bad key of a mapping: named by the mapping
+        loc = loc[:-2]
     names = [p for p in loc if isinstance(p, str)]
     name = names[-1] if names else ""
     kind = error["type"]
@@ -337,7 +354,9 @@ class _Loader:
                 loc = [p for p in error["loc"] if not (isinstance(p, str) and p in STEP_TYPES)]
                 if error["type"] == "union_tag_invalid":
                     loc.append("type")
-                if error["type"] in ("missing", "extra_forbidden"):
+                if loc and loc[-1] == "[key]":
+                    line, col = _position(node, loc[:-1])  # at the key
+                elif error["type"] in ("missing", "extra_forbidden"):
                     line, col = _position(node, loc)
                 else:
                     line, col = _value_position(node, loc)

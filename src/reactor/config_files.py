@@ -3,9 +3,10 @@
 `config.load_config` reads its YAML and templates only through here, so that
 no configuration, however large or hostile, can make loading run away:
 
-- files are read only from inside the root: a symbolic link (to a file or a
-  folder) that leads out of it is refused by name, as is anything that is not
-  a regular file (a FIFO would block the reader);
+- files are read only from inside the root: a symbolic link to a file is
+  followed only if it stays inside, a link to a folder never (it is named),
+  and anything that is not a regular file (a FIFO would block the reader) is
+  refused by name;
 - a file is at most `CONFIG_FILE_BYTES_MAX` bytes, all of them together at
   most `CONFIG_TOTAL_BYTES_MAX`, and there are at most `CONFIG_FILES_MAX`;
 - before ruamel.yaml sees a file, its lines are checked against
@@ -86,8 +87,8 @@ def resolve_inside(path: Path, folder: Path) -> Path | str:
 def find_yaml_files(root: Path, folders: tuple[str, ...], issue: Issue) -> Iterator[Path]:
     """Every `*.yaml`/`*.yml` regular file under `root/<folder>` for each folder,
     sorted by path within each folder (so the configuration's version hash
-    does not depend on the file system's order). Symbolic links are followed
-    only while they stay inside `root`."""
+    does not depend on the file system's order). A symbolic link to a file is
+    followed only if it stays inside `root`; one to a folder is not followed."""
     base = os.path.realpath(root)
     found = False
     count = 0
@@ -97,12 +98,10 @@ def find_yaml_files(root: Path, folders: tuple[str, ...], issue: Issue) -> Itera
             continue
         found = True
         if not _inside(os.path.realpath(folder), base):
-            issue(
-                name, 1, 1, f"{name}/ is a symbolic link to a folder outside the configuration root: refused"
-            )
+            issue(name, 1, 1, f"{name}/ is a symbolic link to a folder outside the configuration root")
             continue
         paths: list[Path] = []
-        _walk(root, folder, base, set(), paths, issue)
+        _walk(root, folder, base, paths, issue)
         for path in sorted(paths):
             count += 1
             if count > CONFIG_FILES_MAX:
@@ -113,11 +112,7 @@ def find_yaml_files(root: Path, folders: tuple[str, ...], issue: Issue) -> Itera
         issue(str(root), 1, 1, "no reactions/ or targets/ folder in this configuration root")
 
 
-def _walk(root: Path, folder: Path, base: str, seen: set[str], out: list[Path], issue: Issue) -> None:
-    real_folder = os.path.realpath(folder)
-    if real_folder in seen:
-        return  # a link back to a folder already walked
-    seen.add(real_folder)
+def _walk(root: Path, folder: Path, base: str, out: list[Path], issue: Issue) -> None:
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:
@@ -129,10 +124,15 @@ def _walk(root: Path, folder: Path, base: str, seen: set[str], out: list[Path], 
         is_yaml = entry.name.endswith(_SUFFIXES)
         if entry.is_symlink():
             real = os.path.realpath(path)
+            if os.path.isdir(real):
+                # Never followed: a link to a folder could read files twice, or
+                # walk the root from inside itself.
+                where = "inside" if _inside(real, base) else "outside"
+                issue(rel, 1, 1, f"a symbolic link to a folder {where} the configuration root: not followed")
+                continue
             if not _inside(real, base):
-                if is_yaml or os.path.isdir(real):
-                    kind = "folder" if os.path.isdir(real) else "file"
-                    issue(rel, 1, 1, f"a symbolic link to a {kind} outside the configuration root: refused")
+                if is_yaml:
+                    issue(rel, 1, 1, "a symbolic link to a file outside the configuration root: refused")
                 continue
         try:
             info = os.stat(path)
@@ -141,7 +141,7 @@ def _walk(root: Path, folder: Path, base: str, seen: set[str], out: list[Path], 
                 issue(rel, 1, 1, f"cannot read: {exc.strerror}")
             continue
         if stat.S_ISDIR(info.st_mode):
-            _walk(root, path, base, seen, out, issue)
+            _walk(root, path, base, out, issue)
         elif is_yaml:
             if stat.S_ISREG(info.st_mode):
                 out.append(path)
@@ -338,9 +338,10 @@ class _Measure:
         self.open.add(key)
         self.distinct += 1
         total, height = 1, 0
-        keys = isinstance(node, CommentedMap)
+        keys = 1 if isinstance(node, CommentedMap) else 0
         for child, where in _children(node):
-            total += self.size(child, depth + 1, where) + (1 if keys else 0)
+            total += self.size(child, depth + 1, where) + keys
+            self.distinct += keys
             child_known = self.known.get(id(child))
             height = max(height, 1 + (child_known[1] if child_known else 0))
         self.open.discard(key)

@@ -75,7 +75,9 @@ def check_accounting(config: Config, cases: list[tuple[bytes, Expect]]) -> dict[
             )
             # The original bytes, exactly; of a line past the bound, its first bytes.
             raw = line.rstrip(b"\r\n")[: EVENT_BYTES_MAX + 1]
-            kept = base64.b64decode(record["raw_base64"]) if "raw_base64" in record else record["raw"].encode()
+            kept = (
+                base64.b64decode(record["raw_base64"]) if "raw_base64" in record else record["raw"].encode()
+            )
             assert kept == raw
             assert record["source"]["file"] == "f"
         else:
@@ -196,7 +198,9 @@ def hostile_cases(draw: st.DrawFn) -> list[tuple[bytes, Expect]]:
     for n, (kind, case) in enumerate(made, start=1):
         if kind == "field":
             event_type, path, value, expect = FIELD_CASES[case]
-            cases.append((hostile.build(event_type, n, draw(st.sampled_from(["p-1", "p-2"])), path, value), expect))
+            cases.append(
+                (hostile.build(event_type, n, draw(st.sampled_from(["p-1", "p-2"])), path, value), expect)
+            )
         else:
             cases.append(case)
     if cases and draw(st.booleans()):  # the same line again: a duplicate, or the same reject
@@ -249,4 +253,6 @@ def test_a_byte_order_mark_is_dropped_only_at_the_start_of_the_stream(config: Co
     _, rejects, summary = replay(config, [bom + hostile.valid_line(1, "p"), bom + hostile.valid_line(2, "p")])
     assert summary["processed"] == 1
     assert [(r["source"]["line"], r["error"]["code"]) for r in rejects] == [(2, "invalid_json")]
-    assert "byte order mark" in rejects[0]["error"]["message"].lower() or "BOM" in rejects[0]["error"]["message"]
+    assert (
+        "byte order mark" in rejects[0]["error"]["message"].lower() or "BOM" in rejects[0]["error"]["message"]
+    )
