@@ -102,11 +102,11 @@ EVENT_LIST_MAX: Final = 1_000
 #: YAML files under `reactions/` and `targets/`.
 CONFIG_FILES_MAX: Final = 1_000
 #: Bytes of one YAML or template file, and of all of them together: ruamel.yaml
-#: reads about 60 KB/s of YAML on this project's machine, so a root at the
-#: bound takes some 20 s to load, and a programme's real one (the sample is
-#: 10 KB) well under a second.
-CONFIG_FILE_BYTES_MAX: Final = 524_288
-CONFIG_TOTAL_BYTES_MAX: Final = 1_048_576
+#: reads some 35-60 KB/s of YAML on this project's machine, so a root at the
+#: bound takes 10-15 s to load, and a real programme's (the sample is 10 KB)
+#: well under a second.
+CONFIG_FILE_BYTES_MAX: Final = 262_144
+CONFIG_TOTAL_BYTES_MAX: Final = 524_288
 #: Bytes of one line of a YAML file: ruamel.yaml's comment scanner is quadratic
 #: in a line's length (a 900 KB comment line took 38 s).
 YAML_LINE_MAX: Final = 20_000
@@ -118,8 +118,10 @@ YAML_MERGES_MAX: Final = 100
 CONFIG_NODES_MAX: Final = 500_000
 #: Mappings and lists nest at most this deep in a YAML file.
 YAML_DEPTH_MAX: Final = 64
-#: Entries (statuses, benefits, reactions, automations, targets together).
-CONFIG_ENTRIES_MAX: Final = 5_000
+#: Entries (statuses, benefits, reactions, automations, targets together): each
+#: reaction costs every event of its type a rule evaluation (2,000 of them add
+#: about 3 ms to an event here) and takes some 5 ms to load.
+CONFIG_ENTRIES_MAX: Final = 2_000
 #: Nodes of one rule (`when`, a filter, an amount or points expression), and
 #: characters of one string in it: a rule runs on every event.
 RULE_NODES_MAX: Final = 10_000

@@ -440,38 +440,38 @@ def padded(size: int, handle: str) -> str:
     return text
 
 
-def test_a_file_is_at_most_512_kib(tmp_path):
-    loads(tmp_path, {"reactions/a.yaml": padded(524_288, "a")})
-    found = issues(tmp_path / "over", {"reactions/a.yaml": padded(524_289, "a")})
-    assert found == ["reactions/a.yaml:1:1: the file is larger than 524,288 bytes (512 KiB)"]
+def test_a_file_is_at_most_256_kib(tmp_path):
+    loads(tmp_path, {"reactions/a.yaml": padded(262_144, "a")})
+    found = issues(tmp_path / "over", {"reactions/a.yaml": padded(262_145, "a")})
+    assert found == ["reactions/a.yaml:1:1: the file is larger than 262,144 bytes (256 KiB)"]
 
 
-def test_the_files_of_a_root_come_to_at_most_1_mib(tmp_path):
+def test_the_files_of_a_root_come_to_at_most_512_kib(tmp_path):
     # The catalogue is 189 bytes (its six lines: 10 + 38 + 10 + 67 + 9 + 55); b.yaml and
-    # c.yaml 500,000 each: 1,000,189. d.yaml's 48,388 bytes make 1,048,577: one over.
+    # c.yaml 250,000 each: 500,189. d.yaml's 24,100 bytes make 524,289: one over.
     found = issues(
         tmp_path,
         {
-            "reactions/b.yaml": padded(500_000, "b"),
-            "reactions/c.yaml": padded(500_000, "c"),
-            "reactions/d.yaml": padded(48_388, "d"),
+            "reactions/b.yaml": padded(250_000, "b"),
+            "reactions/c.yaml": padded(250_000, "c"),
+            "reactions/d.yaml": padded(24_100, "d"),
         },
     )
     assert len((tmp_path / "cfg" / "reactions" / "catalog.yaml").read_bytes()) == 189
     assert found == [
-        "reactions/d.yaml:1:1: the configuration files come to more than 1,048,576 bytes (1 MiB) with this one"
+        "reactions/d.yaml:1:1: the configuration files come to more than 524,288 bytes (512 KiB) with this one"
     ]
 
 
-def test_a_template_file_counts_and_is_at_most_512_kib(tmp_path):
+def test_a_template_file_is_at_most_256_kib(tmp_path):
     found = issues(
         tmp_path,
         {
             "targets/t.yaml": lines("targets:", "  - {id: t, url: 'http://x/', template: big.json.j2}"),
-            "targets/big.json.j2": "{}" + " " * 524_287,
+            "targets/big.json.j2": "{}" + " " * 262_143,
         },
     )
-    assert found == ["targets/big.json.j2:1:1: the file is larger than 524,288 bytes (512 KiB)"]
+    assert found == ["targets/big.json.j2:1:1: the file is larger than 262,144 bytes (256 KiB)"]
 
 
 def test_a_root_holds_at_most_1000_yaml_files(tmp_path):
@@ -482,14 +482,14 @@ def test_a_root_holds_at_most_1000_yaml_files(tmp_path):
     assert found == ["reactions:1:1: more than 1,000 YAML files in the configuration root"]
 
 
-def test_a_root_holds_at_most_5000_entries(tmp_path):
-    # The catalogue holds 3 entries; 4,997 more make 5,000, and one more is refused at its place.
-    entries = ["statuses:"] + [f"  - {{handle: s{n}, name: S, rank: 9}}" for n in range(4_997)]
+def test_a_root_holds_at_most_2000_entries(tmp_path):
+    # The catalogue holds 3 entries; 1,997 more make 2,000, and one more is refused at its place.
+    entries = ["statuses:"] + [f"  - {{handle: s{n}, name: S, rank: 9}}" for n in range(1_997)]
     loads(tmp_path, {"reactions/s.yaml": lines(*entries)})
-    entries.append("  - {handle: last, name: S, rank: 9}")  # line 4,999, column 5
+    entries.append("  - {handle: last, name: S, rank: 9}")  # line 1,999, column 5
     found = issues(tmp_path / "over", {"reactions/s.yaml": lines(*entries)})
     assert found == [
-        "reactions/s.yaml:4999:5: more than 5,000 entries (statuses, benefits, reactions, automations and "
+        "reactions/s.yaml:1999:5: more than 2,000 entries (statuses, benefits, reactions, automations and "
         "targets together) in the configuration root"
     ]
 
