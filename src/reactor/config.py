@@ -300,6 +300,8 @@ class _Loader:
 
     def read(self) -> None:
         for path in find_yaml_files(self.root, CONFIG_DIRS, self.issue):
+            if self.budget.spent:
+                break  # a bound of the whole root is passed (reported): it cannot load
             rel = path.relative_to(self.root).as_posix()
             text = read_bounded(path, rel, self.budget, self.issue)
             if text is None:
@@ -337,8 +339,10 @@ class _Loader:
                         line + 1,
                         col + 1,
                         f"more than {CONFIG_ENTRIES_MAX:,} entries (statuses, benefits, reactions, "
-                        "automations and targets together) in the configuration root",
+                        "automations and targets together) in the configuration root; the entries "
+                        "and files after this one are not read",
                     )
+                    self.budget.spent = True
                     return
                 self.read_item(rel, key, entries, index, node)
 

@@ -57,11 +57,12 @@ INVALID: Any = object()
 
 @dataclass
 class Budget:
-    """What the files read so far used of the root's bounds."""
+    """What the files read so far used of the root's bounds. Once one of them
+    is passed (`spent`), the root cannot load: the files after it are not read."""
 
-    files: int = 0
     bytes: int = 0
     nodes: int = 0
+    spent: bool = False
 
 
 def _inside(path: str, root: str) -> bool:
@@ -173,8 +174,9 @@ def read_bounded(path: Path, rel: str, budget: Budget, issue: Issue) -> bytes | 
             1,
             1,
             f"the configuration files come to more than {CONFIG_TOTAL_BYTES_MAX:,} bytes "
-            f"({_size(CONFIG_TOTAL_BYTES_MAX)}) with this one",
+            f"({_size(CONFIG_TOTAL_BYTES_MAX)}) with this one; the files after it are not read",
         )
+        budget.spent = True
         return None
     return data
 

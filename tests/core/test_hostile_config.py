@@ -459,7 +459,8 @@ def test_the_files_of_a_root_come_to_at_most_512_kib(tmp_path):
     )
     assert len((tmp_path / "cfg" / "reactions" / "catalog.yaml").read_bytes()) == 189
     assert found == [
-        "reactions/d.yaml:1:1: the configuration files come to more than 524,288 bytes (512 KiB) with this one"
+        "reactions/d.yaml:1:1: the configuration files come to more than 524,288 bytes (512 KiB) with this "
+        "one; the files after it are not read"
     ]
 
 
@@ -490,7 +491,7 @@ def test_a_root_holds_at_most_2000_entries(tmp_path):
     found = issues(tmp_path / "over", {"reactions/s.yaml": lines(*entries)})
     assert found == [
         "reactions/s.yaml:1999:5: more than 2,000 entries (statuses, benefits, reactions, automations and "
-        "targets together) in the configuration root"
+        "targets together) in the configuration root; the entries and files after this one are not read"
     ]
 
 
