@@ -21,7 +21,7 @@ import hashlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,10 +31,12 @@ from pydantic import (
 )
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from reactor.achievements import Achievement
 from reactor.config_files import INVALID, Budget, find_yaml_files, parse_yaml, read_bounded, resolve_inside
 from reactor.context import PARTS
 from reactor.errors import ConfigError, ConfigIssue
-from reactor.events import PROFILE_UPDATED, TRANSACTION_CREATED
+from reactor.events import DERIVED_TYPES, PROFILE_UPDATED, TRANSACTION_CREATED
+from reactor.ledger import BUILT_IN_KINDS
 from reactor.limits import (
     AMOUNT_MAX,
     CONFIG_ENTRIES_MAX,
@@ -56,6 +58,7 @@ from reactor.schedules import Schedule, cron_problem
 from reactor.specs import (
     SPECS,
     STEP_TYPES,
+    AchievementProgressStep,
     AutomationSpec,
     BenefitSpec,
     FilterStep,
@@ -67,7 +70,9 @@ from reactor.specs import (
     TargetSendStep,
     TargetSpec,
 )
+from reactor.state import DEDUPE_WINDOW
 from reactor.templates import Template, TemplateSyntaxProblem, compile_template
+from reactor.tiers import Program
 
 __all__ = [
     "BenefitSpec",
@@ -152,6 +157,15 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class Programme:
+    """Programme-wide settings (`programme:` in the YAML, CONTRACT §7)."""
+
+    timezone: str = "UTC"
+    forget_window: timedelta = timedelta(days=30)
+    dedupe_window: timedelta = DEDUPE_WINDOW
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A loaded, checked, compiled configuration. Immutable: reload builds a new one."""
 
@@ -169,6 +183,12 @@ class Config:
     #: For each part of the state (`context.PARTS`), the `when`s of
     #: `by_event_type[type]` that read it, to evaluate again when it changes.
     dependents: Mapping[str, Mapping[str, Dependents]] = field(default_factory=dict)
+    #: The incentive programme (CONTRACT §7): tier programs in configuration
+    #: order, achievements, point kinds, programme-wide settings.
+    tiers: tuple[Program, ...] = ()
+    achievements: Mapping[str, Achievement] = field(default_factory=dict)
+    point_kinds: tuple[str, ...] = BUILT_IN_KINDS
+    programme: Programme = field(default_factory=lambda: Programme())
 
     def reactions_for(self, event_type: str) -> tuple[Reaction, ...]:
         """Enabled reactions listening to `event_type`, by priority then id."""
@@ -364,7 +384,9 @@ class _Loader:
                     line, col = _position(node, loc)
                 else:
                     line, col = _value_position(node, loc)
-                self.issue(rel, line, col, f"{_SINGULAR[section]}: {_describe_validation(error)}")
+                self.issue(
+                    rel, line, col, f"{_SINGULAR.get(section, section)}: {_describe_validation(error)}"
+                )
             return
         self.items.append(_Item(section, rel, node, spec))
 
@@ -480,9 +502,8 @@ class _Compiler:
             self.issue_at(item, path, "must be a number or a JSON Logic expression (an object)")
             return None
         if isinstance(source, int | float):
-            name, most, bound = (
-                ("points", POINTS_MAX, "±2^53") if path[-1] == "points" else ("amount", AMOUNT_MAX, "±10^12")
-            )
+            name = path[-1]  # amount, points or count
+            most, bound = (AMOUNT_MAX, "±10^12") if name == "amount" else (POINTS_MAX, "±2^53")
             if next(json_number_problems(source), None) is not None or not -most <= source <= most:
                 given = describe_number(source)
                 self.issue_at(item, path, f"`{name}` must be a finite number within {bound}, not {given}")
@@ -501,8 +522,8 @@ class _Compiler:
             if isinstance(step, FilterStep):
                 condition = self.condition(item, [*path, "when"], step.when)
                 ok &= condition is not None
-            elif isinstance(step, RewardCreateStep | PointsAwardStep):
-                attr = "amount" if isinstance(step, RewardCreateStep) else "points"
+            elif isinstance(step, RewardCreateStep | PointsAwardStep | AchievementProgressStep):
+                attr = {RewardCreateStep: "amount", PointsAwardStep: "points"}.get(type(step), "count")
                 amount = self.amount(item, [*path, attr], getattr(step, attr))
                 ok &= amount is not None
             steps.append(Step(step, _where(item, path), i, condition, amount))
@@ -656,7 +677,7 @@ def load_config(root: str | os.PathLike[str]) -> Config:
     statuses = {k: i.spec for k, i in compiler.by_section["statuses"].items()}
     by_type = {
         event_type: _by_priority(r for r in reactions.values() if r.enabled and event_type in r.on)
-        for event_type in (PROFILE_UPDATED, TRANSACTION_CREATED)
+        for event_type in (PROFILE_UPDATED, TRANSACTION_CREATED, *DERIVED_TYPES)
     }
     return Config(
         root=Path(root),

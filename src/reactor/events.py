@@ -20,6 +20,7 @@ from reactor.event_schema import BY_TYPE, ENVELOPE
 from reactor.limits import EVENT_BYTES_MAX, EVENT_DEPTH_MAX, OutOfRange
 
 __all__ = [
+    "DERIVED_TYPES",
     "EVENT_TYPES",
     "PROFILE_DELETED",
     "PROFILE_UPDATED",
@@ -35,6 +36,15 @@ PROFILE_DELETED: Final = "profile.deleted"
 #: The type of the synthetic event an automation tick runs with; never read from input.
 SCHEDULE: Final = "schedule"
 EVENT_TYPES: Final = (PROFILE_UPDATED, TRANSACTION_CREATED, PROFILE_DELETED)
+#: Reactor's own events, raised inside `process` (CONTRACT §7): reactions may
+#: listen to them; they never come from input.
+DERIVED_TYPES: Final = (
+    "tier.changed",
+    "status.applied",
+    "status.removed",
+    "achievement.level",
+    "reward.expired",
+)
 
 _REQUIRED = ("id", "type", "occurred_at", "profile_id", "data")
 

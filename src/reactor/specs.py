@@ -35,6 +35,7 @@ from reactor.limits import (
 __all__ = [
     "SPECS",
     "STEP_TYPES",
+    "AchievementProgressStep",
     "AutomationSpec",
     "BenefitCreateStep",
     "BenefitSpec",
@@ -42,6 +43,7 @@ __all__ = [
     "LimitSpec",
     "ModifiersSpec",
     "PointsAwardStep",
+    "PointsReverseStep",
     "ReactionSpec",
     "RewardCreateStep",
     "RuleSpec",
@@ -232,13 +234,20 @@ class RewardCreateStep(Spec):
 
 class PointsAwardStep(Spec):
     type: Literal["points.award"]
-    kind: Literal["tier", "reward"]
+    kind: Handle  # tier, reward, or a kind declared under `points`
     points: Any
 
-    @property
-    def multiplier(self) -> str:
-        """The status modifier that multiplies these points."""
-        return f"{self.kind}_points_multiplier"
+
+class PointsReverseStep(Spec):
+    """Take back what the refunded purchase (`transaction.original_id`) earned."""
+
+    type: Literal["points.reverse"]
+
+
+class AchievementProgressStep(Spec):
+    type: Literal["achievement.progress"]
+    achievement: Handle
+    count: Any = 1
 
 
 class TargetSendStep(Spec):
@@ -255,6 +264,8 @@ StepSpec = Annotated[
     | BenefitCreateStep
     | RewardCreateStep
     | PointsAwardStep
+    | PointsReverseStep
+    | AchievementProgressStep
     | TargetSendStep,
     Field(discriminator="type"),
 ]
@@ -267,6 +278,8 @@ STEP_TYPES = (
     "benefit.create",
     "reward.create",
     "points.award",
+    "points.reverse",
+    "achievement.progress",
     "target.send",
 )
 
@@ -283,7 +296,20 @@ class RuleSpec(Spec):
 
 
 class ReactionSpec(RuleSpec):
-    on: Annotated[list[Literal["profile.updated", "transaction.created"]], Field(min_length=1)]
+    on: Annotated[
+        list[
+            Literal[
+                "profile.updated",
+                "transaction.created",
+                "tier.changed",
+                "status.applied",
+                "status.removed",
+                "achievement.level",
+                "reward.expired",
+            ]
+        ],
+        Field(min_length=1),
+    ]
 
 
 class AutomationSpec(RuleSpec):
