@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -55,24 +56,28 @@ from reactor.rules import (
     compile_condition,
 )
 from reactor.schedules import Schedule, cron_problem
+from reactor.schema import did_you_mean
 from reactor.specs import (
     SPECS,
     STEP_TYPES,
     AchievementProgressStep,
+    AchievementSpec,
     AutomationSpec,
     BenefitSpec,
     FilterStep,
     LimitSpec,
     PointsAwardStep,
+    ProgrammeSpec,
     RewardCreateStep,
     RuleSpec,
     StatusSpec,
     TargetSendStep,
     TargetSpec,
+    TierSpec,
 )
 from reactor.state import DEDUPE_WINDOW
 from reactor.templates import Template, TemplateSyntaxProblem, compile_template
-from reactor.tiers import Program
+from reactor.tiers import Level, Program
 
 __all__ = [
     "BenefitSpec",
@@ -85,7 +90,26 @@ __all__ = [
     "load_config",
 ]
 
-TOP_LEVEL_KEYS = ("statuses", "benefits", "reactions", "automations", "targets")
+TOP_LEVEL_KEYS = (
+    "programme",
+    "points",
+    "tiers",
+    "achievements",
+    "statuses",
+    "benefits",
+    "reactions",
+    "automations",
+    "targets",
+)
+#: Sections whose entries are named by `handle` (per section) or `program`;
+#: the others by `id`, unique across reactions, automations and targets.
+_NAMED_BY = {
+    "statuses": "handle",
+    "benefits": "handle",
+    "points": "handle",
+    "achievements": "handle",
+    "tiers": "program",
+}
 #: How one entry of each section is named in messages.
 _SINGULAR = {
     "statuses": "status",
@@ -93,6 +117,9 @@ _SINGULAR = {
     "reactions": "reaction",
     "automations": "automation",
     "targets": "target",
+    "points": "point",
+    "tiers": "tier",
+    "achievements": "achievement",
 }
 CONFIG_DIRS = ("reactions", "targets")
 
@@ -297,6 +324,11 @@ def _describe_validation(error: Mapping[str, Any]) -> str:
         return f"unknown step type {tag!r}{hint}: expected one of {', '.join(STEP_TYPES)}"
     if kind == "union_tag_not_found":
         return "a step needs a `type`: one of " + ", ".join(STEP_TYPES)
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+        got = error.get("input")
+        hint = did_you_mean(str(got), choices) if isinstance(got, str) else ""
+        return f"`{name}`: {got!r} is not one of {', '.join(choices)}{hint}"
     message = error["msg"]
     if kind == "value_error":
         message = str(error.get("ctx", {}).get("error", message))
@@ -310,6 +342,7 @@ class _Loader:
         self.root = root
         self.issues: list[ConfigIssue] = []
         self.items: list[_Item] = []
+        self.programme: _Item | None = None
         self.digest = hashlib.sha256()
         #: What the files read so far used of the root's bounds (`config_files`).
         self.budget = Budget()
@@ -339,6 +372,9 @@ class _Loader:
             return
         for key in document:
             line, col = _position(document, [key])
+            if key == "programme":
+                self.read_programme(rel, document)
+                continue
             if key not in SPECS:
                 close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
                 hint = f" (did you mean `{close[0]}`?)" if close else ""
@@ -366,6 +402,31 @@ class _Loader:
                     return
                 self.read_item(rel, key, entries, index, node)
 
+    def read_programme(self, rel: str, document: CommentedMap) -> None:
+        node = document["programme"]
+        if node is None:
+            return
+        if not isinstance(node, CommentedMap):
+            self.issue(rel, *_value_position(document, ["programme"]), "`programme` must be a mapping")
+            return
+        if self.programme is not None:
+            line, _ = _position(self.programme.node, [])
+            self.issue(
+                rel,
+                *_position(document, ["programme"]),
+                f"`programme` is already set in {self.programme.file}:{line}: one per configuration",
+            )
+            return
+        try:
+            spec = ProgrammeSpec.model_validate(_plain(node))
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                loc = list(error["loc"])
+                where = _position if error["type"] in ("missing", "extra_forbidden") else _value_position
+                self.issue(rel, *where(node, loc), f"programme: {_describe_validation(error)}")
+            return
+        self.programme = _Item("programme", rel, node, spec)
+
     def read_item(self, rel: str, section: str, entries: CommentedSeq, index: int, node: Any) -> None:
         if not isinstance(node, CommentedMap):
             line, col = entries.lc.item(index)
@@ -392,8 +453,7 @@ class _Loader:
 
 
 def _key(item: _Item) -> str:
-    spec = item.spec
-    return str(getattr(spec, "id", None) or getattr(spec, "handle", ""))
+    return str(getattr(item.spec, _NAMED_BY.get(item.section, "id"), ""))
 
 
 def _where(item: _Item, path: Sequence[Any] = ()) -> str:
@@ -416,7 +476,7 @@ class _Compiler:
         ids: dict[str, _Item] = {}
         for item in self.loader.items:
             key = _key(item)
-            field_name = "handle" if item.section in ("statuses", "benefits") else "id"
+            field_name = _NAMED_BY.get(item.section, "id")
             table = self.by_section[item.section]
             shared = field_name == "id"
             previous = ids.get(key) if shared else table.get(key)
@@ -433,13 +493,22 @@ class _Compiler:
             table[key] = item
 
     def check_references(self) -> None:
-        statuses, benefits, targets = (
-            self.by_section["statuses"],
-            self.by_section["benefits"],
-            self.by_section["targets"],
-        )
+        self.check_statuses()
+        kinds = {kind: None for kind in BUILT_IN_KINDS} | dict(self.by_section["points"])
+        for item in self.by_section["points"].values():
+            if item.spec.handle in BUILT_IN_KINDS:
+                self.issue_at(
+                    item, ["handle"], f"`{item.spec.handle}` points are built in: declare other kinds"
+                )
+        for section in ("reactions", "automations"):
+            for item in self.by_section[section].values():
+                for i, step in enumerate(item.spec.actions):
+                    self.check_step(section, item, i, step, kinds)
+
+    def check_statuses(self) -> None:
+        benefits = self.by_section["benefits"]
         groups: dict[str, tuple[bool, _Item]] = {}
-        for item in statuses.values():
+        for item in self.by_section["statuses"].values():
             spec: StatusSpec = item.spec
             for i, grant in enumerate(spec.grants):
                 if grant not in benefits:
@@ -453,32 +522,33 @@ class _Compiler:
                         f"group {spec.group!r} is {'exclusive' if seen[0] else 'not exclusive'} "
                         f"for status {_key(seen[1])!r}: every status of a group must agree",
                     )
-        for section in ("reactions", "automations"):
-            for item in self.by_section[section].values():
-                for i, step in enumerate(item.spec.actions):
-                    for attr, table, kind in (
-                        ("status", statuses, "status"),
-                        ("benefit", benefits, "benefit"),
-                        ("target", targets, "target"),
-                    ):
-                        ref = getattr(step, attr, None)
-                        if ref is not None and ref not in table:
-                            self.issue_at(item, ["actions", i, attr], self.unknown(kind, ref, table))
-                    if isinstance(step, RewardCreateStep) and step.currency is None:
-                        on = getattr(item.spec, "on", [])
-                        if section == "automations" or set(on) != {TRANSACTION_CREATED}:
-                            self.issue_at(
-                                item,
-                                ["actions", i],
-                                "reward.create needs `currency:` here: only a reaction on "
-                                "transaction.created alone can take the transaction's currency",
-                            )
+
+    def check_step(self, section: str, item: _Item, i: int, step: Any, kinds: Mapping[str, Any]) -> None:
+        """The references of step `i` of a reaction or automation."""
+        for attr, kind, table in (
+            ("status", "status", "statuses"),
+            ("benefit", "benefit", "benefits"),
+            ("target", "target", "targets"),
+            ("achievement", "achievement", "achievements"),
+        ):
+            ref = getattr(step, attr, None)
+            if ref is not None and ref not in self.by_section[table]:
+                self.issue_at(item, ["actions", i, attr], self.unknown(kind, ref, self.by_section[table]))
+        if isinstance(step, PointsAwardStep) and step.kind not in kinds:
+            self.issue_at(item, ["actions", i, "kind"], self.unknown("point kind", step.kind, kinds))
+        if isinstance(step, RewardCreateStep) and step.currency is None:
+            on = getattr(item.spec, "on", [])
+            if section == "automations" or set(on) != {TRANSACTION_CREATED}:
+                self.issue_at(
+                    item,
+                    ["actions", i],
+                    "reward.create needs `currency:` here: only a reaction on "
+                    "transaction.created alone can take the transaction's currency",
+                )
 
     @staticmethod
     def unknown(kind: str, ref: str, table: Mapping[str, Any]) -> str:
-        close = difflib.get_close_matches(ref, list(table), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"unknown {kind} {ref!r}{hint}"
+        return f"unknown {kind} {ref!r}{did_you_mean(ref, table, quote=chr(39))}"
 
     def rule_checked(self, item: _Item, path: list[Any], rule: Any) -> bool:
         """Whether `rule` is within its bounds and compiles; else its problems are reported."""
@@ -629,6 +699,67 @@ class _Compiler:
             return None
         return Target(spec, compiled, _where(item))
 
+    def programme(self) -> Programme:
+        item = self.loader.programme
+        if item is None:
+            return Programme()
+        spec: ProgrammeSpec = item.spec
+        try:
+            ZoneInfo(spec.timezone)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            self.issue_at(item, ["timezone"], f"unknown time zone {spec.timezone!r} (e.g. Australia/Sydney)")
+        return Programme(spec.timezone, spec.forget_window, spec.dedupe_window)
+
+    def tier_program(self, item: _Item) -> Program | None:
+        """A tier program, checked: levels lowest first (`attain` rising),
+        `maintain` at most `attain`, a floor that is one of the levels."""
+        spec: TierSpec = item.spec
+        ok = True
+        levels = []
+        for i, level in enumerate(spec.levels):
+            if i and level.attain <= spec.levels[i - 1].attain:
+                self.issue_at(
+                    item,
+                    ["levels", i, "attain"],
+                    f"levels go lowest first: {level.handle!r} attains at {level.attain:g}, "
+                    f"not above {spec.levels[i - 1].handle!r} ({spec.levels[i - 1].attain:g})",
+                )
+                ok = False
+            maintain = level.attain if level.maintain is None else level.maintain
+            if maintain > level.attain:
+                self.issue_at(
+                    item,
+                    ["levels", i, "maintain"],
+                    f"{level.handle!r} is kept at {maintain:g}, above what attains it ({level.attain:g})",
+                )
+                ok = False
+            levels.append(Level(level.handle, level.name, level.attain, maintain, dict(level.meta)))
+        handles = [level.handle for level in spec.levels]
+        floor = spec.floor or handles[0]
+        if floor not in handles:
+            self.issue_at(
+                item, ["floor"], f"floor {floor!r} is not a level" + did_you_mean(floor, handles, "'")
+            )
+            ok = False
+        for i, handle in enumerate(handles):
+            if handle in handles[:i]:
+                self.issue_at(item, ["levels", i, "handle"], f"duplicate level {handle!r}")
+                ok = False
+        return Program(spec.program, spec.measure, spec.review_after, tuple(levels), floor) if ok else None
+
+    def achievement(self, item: _Item) -> Achievement | None:
+        spec: AchievementSpec = item.spec
+        for i in range(1, len(spec.levels)):
+            if spec.levels[i] <= spec.levels[i - 1]:
+                self.issue_at(
+                    item,
+                    ["levels", i],
+                    f"levels go lowest first: {spec.levels[i]:g} is not above {spec.levels[i - 1]:g}",
+                )
+                return None
+        thresholds = tuple(int(t) if float(t).is_integer() else t for t in spec.levels)
+        return Achievement(spec.handle, spec.name, thresholds, dict(spec.meta))
+
 
 def _by_priority(reactions: Iterable[Reaction]) -> tuple[Reaction, ...]:
     return tuple(sorted(reactions, key=lambda r: (r.priority, r.id)))
@@ -672,6 +803,13 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         target = compiler.target(item)
         if target is not None:
             targets[key] = target
+    programme = compiler.programme()
+    programs = [compiler.tier_program(item) for item in compiler.by_section["tiers"].values()]
+    achievements: dict[str, Achievement] = {}
+    for key, item in compiler.by_section["achievements"].items():
+        achievement = compiler.achievement(item)
+        if achievement is not None:
+            achievements[key] = achievement
     if loader.issues:
         raise ConfigError(loader.issues)
     statuses = {k: i.spec for k, i in compiler.by_section["statuses"].items()}
@@ -691,4 +829,8 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         batches={t: compile_batch([r.condition for r in rs]) for t, rs in by_type.items() if rs},
         dependents={t: _dependents(rs) for t, rs in by_type.items()},
         exclusive_groups=frozenset(s.group for s in statuses.values() if s.group and s.exclusive),
+        tiers=tuple(p for p in programs if p is not None),
+        achievements=achievements,
+        point_kinds=(*BUILT_IN_KINDS, *compiler.by_section["points"]),
+        programme=programme,
     )

@@ -36,14 +36,17 @@ __all__ = [
     "SPECS",
     "STEP_TYPES",
     "AchievementProgressStep",
+    "AchievementSpec",
     "AutomationSpec",
     "BenefitCreateStep",
     "BenefitSpec",
     "FilterStep",
     "LimitSpec",
     "ModifiersSpec",
+    "PointKindSpec",
     "PointsAwardStep",
     "PointsReverseStep",
+    "ProgrammeSpec",
     "ReactionSpec",
     "RewardCreateStep",
     "RuleSpec",
@@ -56,6 +59,8 @@ __all__ = [
     "TagRemoveStep",
     "TargetSendStep",
     "TargetSpec",
+    "TierLevelSpec",
+    "TierSpec",
 ]
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -336,10 +341,55 @@ class TargetSpec(Spec):
     rate_limit: Annotated[float, Field(gt=0)] | None = None
 
 
+class ProgrammeSpec(Spec):
+    """`programme:` settings (one mapping per configuration root)."""
+
+    timezone: Annotated[str, _bounded(NAME_MAX)] = "UTC"
+    forget_window: Duration = timedelta(days=30)
+    dedupe_window: Duration = timedelta(days=7)
+
+
+class PointKindSpec(Spec):
+    """A kind of points besides the built-in `tier` and `reward`."""
+
+    handle: Handle
+    name: Name
+    meta: Meta = {}
+
+
+class TierLevelSpec(Spec):
+    handle: Handle
+    name: Name
+    attain: Annotated[float, Field(ge=0)]
+    maintain: Annotated[float, Field(ge=0)] | None = None
+    meta: Meta = {}
+
+
+class TierSpec(Spec):
+    """One tier program: levels lowest first, held one at a time."""
+
+    program: Handle
+    name: Name | None = None
+    measure: Literal["tier_points_12m", "spend_12m"]
+    review_after: Duration
+    floor: Handle | None = None
+    levels: Annotated[list[TierLevelSpec], Field(min_length=1)]
+
+
+class AchievementSpec(Spec):
+    handle: Handle
+    name: Name
+    levels: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]
+    meta: Meta = {}
+
+
 SPECS: dict[str, type[Spec]] = {
     "statuses": StatusSpec,
     "benefits": BenefitSpec,
     "reactions": ReactionSpec,
     "automations": AutomationSpec,
     "targets": TargetSpec,
+    "points": PointKindSpec,
+    "tiers": TierSpec,
+    "achievements": AchievementSpec,
 }
