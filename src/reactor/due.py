@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from reactor.events import SCHEDULE, Event
+from reactor.steps import remove_status
+from reactor.tiers import reviewed
 
 if TYPE_CHECKING:
     from reactor.config import Config
@@ -65,8 +67,6 @@ def _expire_status(run: Run, at: str, handle: str) -> None:
     # depend only on what expired, whoever notices it first.
     saved = _frame(run, at, f"expire@{at}", f"expired:{handle}:{at}")
     try:
-        from reactor.steps import remove_status
-
         remove_status(run, handle, "expired")
         run.state.drop_expired(at)
         run.dispatch()
@@ -91,8 +91,6 @@ def _expire_reward(run: Run, at: str, reward_id: str) -> None:
 
 
 def _review(run: Run, at: str, name: str) -> None:
-    from reactor.tiers import reviewed
-
     program = next(p for p in run.config.tiers if p.program == name)
     cause = f"review:{name}@{at}"
     saved = _frame(run, at, cause, cause)

@@ -39,6 +39,7 @@ from reactor.actions import Action, ReactionFailure, action_id
 from reactor.clock import seconds, shift
 from reactor.config import Config, Dependents, Reaction, Step, Target
 from reactor.context import PARTS, ContextView, profile_view
+from reactor.due import next_due_at, run_due_work
 from reactor.errors import RuleError, TemplateError
 from reactor.events import (
     PROFILE_DELETED,
@@ -51,9 +52,20 @@ from reactor.rules import ConditionBatch, ContextData
 from reactor.specs import StatusSpec
 from reactor.state import COPY as _COPY
 from reactor.state import ProfileState, money
+from reactor.steps import STEPS, ChainStopped
 from reactor.tiers import Program, Verdict, attained
 
-__all__ = ["MAX_CASCADE", "Observer", "Outcome", "Run", "next_due", "process", "run_due", "schedule_event"]
+__all__ = [
+    "MAX_CASCADE",
+    "ChainStopped",
+    "Observer",
+    "Outcome",
+    "Run",
+    "next_due",
+    "process",
+    "run_due",
+    "schedule_event",
+]
 
 #: How deep reactions on reactor's own events may cascade (CONTRACT §7).
 MAX_CASCADE = 8
@@ -120,10 +132,6 @@ class Observer(Protocol):
 
 def _rank_order(spec: StatusSpec) -> tuple[int, str]:
     return spec.rank, spec.handle
-
-
-class ChainStopped(Exception):
-    """A `filter` step was false: the rest of the chain does not run."""
 
 
 class Run:
@@ -626,8 +634,6 @@ class Run:
             self.dispatch(reaction.id)
 
     def run_step(self, step: Step) -> None:
-        from reactor.steps import STEPS
-
         STEPS[type(step.spec)](self, step)
 
     def outcome(self, skipped: str | None = None) -> Outcome:
@@ -660,8 +666,6 @@ def process(
     Never mutates `state`: the returned `Outcome.state` is a new object, which
     shares with `state` the fields this event did not change.
     """
-    from reactor.due import run_due_work
-
     if event.type == PROFILE_DELETED:
         return Outcome(state=None)
     dedupe = config.programme.dedupe_window
@@ -695,16 +699,12 @@ def next_due(state: ProfileState, config: Config) -> str | None:
     the profile once its clock reaches it; `process` also runs whatever is
     due before an event, so the actions never depend on when (or whether) a
     transport's ticks ran."""
-    from reactor.due import next_due_at
-
     return next_due_at(state, config)
 
 
 def run_due(state: ProfileState, config: Config, until: str) -> Outcome:
     """Run the time-driven work of `state` due at or before `until`, each at
     its own time and in time order (see `due`). Never mutates `state`."""
-    from reactor.due import run_due_work
-
     current = state.derive()
     tick = Event(id="due", type=SCHEDULE, occurred_at=until, profile_id=state.profile_id)
     run = Run(tick, current, config)

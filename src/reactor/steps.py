@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from reactor.achievements import crossed
 from reactor.actions import best_modifier, round_points
 from reactor.clock import seconds, shift
-from reactor.engine import ChainStopped
 from reactor.errors import RuleError
 from reactor.ledger import MULTIPLIER_OF, reversals
 from reactor.limits import amount_in_range, points_in_range
@@ -39,7 +38,11 @@ if TYPE_CHECKING:
     from reactor.config import Step
     from reactor.engine import Run
 
-__all__ = ["STEPS", "remove_status"]
+__all__ = ["STEPS", "ChainStopped", "remove_status"]
+
+
+class ChainStopped(Exception):
+    """A `filter` step was false: the rest of the chain does not run."""
 
 
 def check_filter(run: Run, step: Step) -> None:
