@@ -326,7 +326,9 @@ class ProfileState:
         if last is None or last <= at:
             return last
         when = seconds(at)
-        for record in reversed(self.purchases.records()):  # a late purchase: rare
+        records = self.purchases.records()
+        for index in range(len(records) - 1, -1, -1):  # a late purchase: rare
+            record = records[index]
             if record[0] <= when and record[1] >= 0:
                 return format_instant(datetime.fromtimestamp(record[0], UTC))
         return None
