@@ -49,17 +49,24 @@ main()
 """
 
 
-def run(*args: str) -> Run:
+def run(*args: str, pipe: Path | None = None) -> Run:
     """`reactor *args` in a child process: wall time, peak RSS, exit code and
-    the last line it wrote to stderr."""
+    the last line it wrote to stderr. With `pipe`, its stdin is that file
+    through a pipe (`cat FILE | reactor ...`), so it is read as it arrives."""
     with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile() as peak:
         started = time.perf_counter()
+        cat = subprocess.Popen(["cat", str(pipe)], stdout=subprocess.PIPE) if pipe else None
         done = subprocess.run(
             [sys.executable, "-c", _WRAPPER, peak.name, *args],
             cwd=REPO,
+            stdin=cat.stdout if cat else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
+        if cat is not None:
+            assert cat.stdout is not None
+            cat.stdout.close()
+            cat.wait()
         seconds = time.perf_counter() - started
         err.seek(0)
         lines = err.read().decode(errors="replace").strip().splitlines()
@@ -194,7 +201,9 @@ def main() -> None:
         with open(tmp / "one-line.jsonl", "wb") as stream:  # 100 MB and no newline
             for _ in range(100):
                 stream.write(b"x" * 1_000_000)
-        replay("one 100 MB line", tmp / "one-line.jsonl")
+        replay("one 100 MB line, a file (read whole to sort it)", tmp / "one-line.jsonl")
+        through_pipe = run("replay", "--config", str(config), "-", pipe=tmp / "one-line.jsonl")
+        rows.append(("replay: one 100 MB line, through a pipe", through_pipe, baseline))
         wide = hostile.build(
             "profile.updated", 0, "p-0", ["data", "profile", "attributes"], list(range(150_000))
         )

@@ -106,6 +106,18 @@ def test_a_line_past_one_mebibyte_through_the_command(tmp_path: Path, hostile_ro
     assert last["summary"]["processed"] == 1
 
 
+def test_a_line_past_one_mebibyte_through_a_pipe_is_cut_as_it_arrives(hostile_root: Path):
+    # From a pipe, lines run as they arrive: the long one is cut while it is read.
+    huge = b'{"id": "' + b"x" * 3_000_000 + b'"}'
+    stdin = huge + b"\n" + hostile.valid_line(2, "p-1") + b"\n"
+    done = reactor("replay", "--config", str(hostile_root), "-", stdin=stdin)
+    assert done.returncode == 1
+    *dead, last = records(done.stderr)
+    assert [(d["source"]["line"], d["error"]["code"]) for d in dead] == [(1, "too_large")]
+    assert dead[0]["raw"].encode() == huge[:1_048_577]
+    assert (last["summary"]["lines"], last["summary"]["processed"]) == (2, 1)
+
+
 def test_a_closed_stdout_stops_the_run_with_a_summary_and_no_traceback(hostile_root: Path, tmp_path: Path):
     events = tmp_path / "e.jsonl"
     events.write_bytes(b"".join(hostile.valid_line(n, f"p-{n % 50}") + b"\n" for n in range(20_000)))
