@@ -46,6 +46,7 @@ from reactor.limits import (
     json_number_problems,
     rule_problems,
 )
+from reactor.reminders import ReminderRule
 from reactor.rules import (
     Amount,
     Condition,
@@ -56,8 +57,9 @@ from reactor.rules import (
     compile_condition,
 )
 from reactor.schedules import Schedule, cron_problem
-from reactor.schema import did_you_mean
+from reactor.schema import Shape, check_path, check_rule_paths, context_shape, did_you_mean
 from reactor.specs import (
+    REMINDER_OF,
     SPECS,
     STEP_TYPES,
     AchievementProgressStep,
@@ -68,6 +70,7 @@ from reactor.specs import (
     LimitSpec,
     PointsAwardStep,
     ProgrammeSpec,
+    ReminderSpec,
     RewardCreateStep,
     RuleSpec,
     StatusSpec,
@@ -99,6 +102,7 @@ TOP_LEVEL_KEYS = (
     "benefits",
     "reactions",
     "automations",
+    "reminders",
     "targets",
 )
 #: Sections whose entries are named by `handle` (per section) or `program`;
@@ -150,7 +154,7 @@ class Reaction:
     """A reaction (fired by events) or an automation (fired by a schedule)."""
 
     id: str
-    kind: Literal["reaction", "automation"]
+    kind: Literal["reaction", "automation", "reminder"]
     name: str | None
     on: tuple[str, ...]
     enabled: bool
@@ -167,6 +171,8 @@ class Reaction:
     #: The entry as written in the YAML, checked (for `reactor diff`, which
     #: says what changed in a reaction's definition).
     spec: RuleSpec | None = field(default=None, compare=False, repr=False)
+    #: A reminder's due rule (CONTRACT §8).
+    reminder: ReminderRule | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +219,8 @@ class Config:
     #: The incentive programme (CONTRACT §7): tier programs in configuration
     #: order, achievements, point kinds, programme-wide settings.
     tiers: tuple[Program, ...] = ()
+    #: Reminders by priority then id (CONTRACT §8).
+    reminders: Mapping[str, Reaction] = field(default_factory=dict)
     achievements: Mapping[str, Achievement] = field(default_factory=dict)
     point_kinds: tuple[str, ...] = BUILT_IN_KINDS
     programme: Programme = field(default_factory=lambda: Programme())
@@ -467,6 +475,7 @@ class _Compiler:
     def __init__(self, loader: _Loader) -> None:
         self.loader = loader
         self.by_section: dict[str, dict[str, _Item]] = {s: {} for s in SPECS}
+        self._shapes: dict[tuple[str, tuple[str, ...]], Shape] = {}
 
     def issue_at(self, item: _Item, path: Sequence[Any], message: str, value: bool = True) -> None:
         line, col = _value_position(item.node, path) if value else _position(item.node, path)
@@ -500,7 +509,7 @@ class _Compiler:
                 self.issue_at(
                     item, ["handle"], f"`{item.spec.handle}` points are built in: declare other kinds"
                 )
-        for section in ("reactions", "automations"):
+        for section in ("reactions", "automations", "reminders"):
             for item in self.by_section[section].values():
                 for i, step in enumerate(item.spec.actions):
                     self.check_step(section, item, i, step, kinds)
@@ -538,7 +547,7 @@ class _Compiler:
             self.issue_at(item, ["actions", i, "kind"], self.unknown("point kind", step.kind, kinds))
         if isinstance(step, RewardCreateStep) and step.currency is None:
             on = getattr(item.spec, "on", [])
-            if section == "automations" or set(on) != {TRANSACTION_CREATED}:
+            if section != "reactions" or set(on) != {TRANSACTION_CREATED}:
                 self.issue_at(
                     item,
                     ["actions", i],
@@ -550,8 +559,30 @@ class _Compiler:
     def unknown(kind: str, ref: str, table: Mapping[str, Any]) -> str:
         return f"unknown {kind} {ref!r}{did_you_mean(ref, table, quote=chr(39))}"
 
+    def shape_for(self, item: _Item) -> Shape:
+        """The context a rule of `item` (a reaction, automation or reminder) sees."""
+        section, on = item.section, tuple(getattr(item.spec, "on", ()))
+        key = (section, on)
+        if key not in self._shapes:
+            self._shapes[key] = context_shape(
+                programs=[i.spec.program for i in self.by_section["tiers"].values()],
+                achievements=list(self.by_section["achievements"]),
+                kinds=[*BUILT_IN_KINDS, *self.by_section["points"]],
+                listens_to=on,
+                reminder=section == "reminders",
+            )
+        return self._shapes[key]
+
+    def paths(self, item: _Item, path: list[Any], rule: Any) -> bool:
+        """Report each `var` path of `rule` no context can hold; True if none."""
+        problems = check_rule_paths(rule, self.shape_for(item))
+        for problem in problems:
+            self.issue_at(item, path + _pointer_path(problem.pointer), f"rule: {problem.message}")
+        return not problems
+
     def rule_checked(self, item: _Item, path: list[Any], rule: Any) -> bool:
-        """Whether `rule` is within its bounds and compiles; else its problems are reported."""
+        """Whether `rule` is within its bounds, compiles and reads only paths a
+        context can hold; else its problems are reported."""
         bounds = rule_problems(rule)  # before compiling: an oversized rule is only counted
         for pointer, message in bounds:
             self.issue_at(item, path + _pointer_path(pointer), f"rule: {message}")
@@ -560,7 +591,7 @@ class _Compiler:
         problems = check_rule(rule)
         for problem in problems:
             self.issue_at(item, path + _pointer_path(problem.pointer), f"rule: {problem.message}")
-        return not problems
+        return not problems and self.paths(item, path, rule)
 
     def condition(self, item: _Item, path: list[Any], rule: Any) -> Condition | None:
         if not self.rule_checked(item, path, rule):
@@ -631,7 +662,10 @@ class _Compiler:
         steps = self.steps(item)
         is_automation = item.section == "automations"
         schedule = self.schedule(item) if is_automation else None
+        rule = self.reminder_rule(item) if item.section == "reminders" else None
         if steps is None or (is_automation and schedule is None):
+            return None
+        if item.section == "reminders" and rule is None:
             return None
         if spec.when is not None and condition is None:
             return None
@@ -644,7 +678,7 @@ class _Compiler:
         )
         return Reaction(
             id=spec.id,
-            kind="automation" if is_automation else "reaction",
+            kind=_KIND_OF_SECTION[item.section],
             name=spec.name,
             on=tuple(getattr(spec, "on", ())),
             enabled=spec.enabled,
@@ -657,7 +691,36 @@ class _Compiler:
             schedule=schedule,
             can_fail=can_fail,
             spec=spec,
+            reminder=rule,
         )
+
+    def reminder_rule(self, item: _Item) -> ReminderRule | None:
+        """A reminder's `of`, `before`/`after` and `at`, checked (CONTRACT §8)."""
+        spec: ReminderSpec = item.spec
+        ok = True
+        of = spec.of
+        if of not in REMINDER_OF and not (of.startswith("profile.") and len(of) > len("profile.")):
+            choices = [*REMINDER_OF, "profile.<field>"]
+            self.issue_at(
+                item,
+                ["of"],
+                f"unknown `of` {of!r}{did_you_mean(of, REMINDER_OF, chr(39))}: one of {', '.join(choices)}",
+            )
+            ok = False
+        if (spec.before is None) == (spec.after is None):
+            given = [key for key in ("before", "after") if getattr(spec, key) is not None]
+            self.issue_at(
+                item,
+                given[1:2] or [],
+                "a reminder needs exactly one of `before` or `after` (0d for the time itself)",
+                value=False,
+            )
+            ok = False
+        if not ok:
+            return None
+        offset = -spec.before if spec.before is not None else spec.after
+        assert offset is not None
+        return ReminderRule(of, offset, spec.at)
 
     def target(self, item: _Item) -> Target | None:
         spec: TargetSpec = item.spec
@@ -697,7 +760,26 @@ class _Compiler:
         if isinstance(compiled, TemplateSyntaxProblem):
             self.loader.issue(file, first_line + compiled.line - 1, column, f"template: {compiled.message}")
             return None
-        return Target(spec, compiled, _where(item))
+        # What the template reads, against the context any reaction may send it from.
+        shape = self.template_shape()
+        ok = True
+        for read in compiled.reads():
+            problem = check_path(read.path, shape)
+            if problem is not None:
+                self.loader.issue(file, first_line + read.line - 1, column, f"template: {problem}")
+                ok = False
+        return Target(spec, compiled, _where(item)) if ok else None
+
+    def template_shape(self) -> Shape:
+        if ("targets", ()) not in self._shapes:
+            self._shapes[("targets", ())] = context_shape(
+                programs=[i.spec.program for i in self.by_section["tiers"].values()],
+                achievements=list(self.by_section["achievements"]),
+                kinds=[*BUILT_IN_KINDS, *self.by_section["points"]],
+                listens_to=None,
+                reminder=None,
+            )
+        return self._shapes[("targets", ())]
 
     def programme(self) -> Programme:
         item = self.loader.programme
@@ -761,6 +843,13 @@ class _Compiler:
         return Achievement(spec.handle, spec.name, thresholds, dict(spec.meta))
 
 
+_KIND_OF_SECTION: dict[str, Literal["reaction", "automation", "reminder"]] = {
+    "reactions": "reaction",
+    "automations": "automation",
+    "reminders": "reminder",
+}
+
+
 def _by_priority(reactions: Iterable[Reaction]) -> tuple[Reaction, ...]:
     return tuple(sorted(reactions, key=lambda r: (r.priority, r.id)))
 
@@ -793,7 +882,8 @@ def load_config(root: str | os.PathLike[str]) -> Config:
     compiler.check_references()
     reactions: dict[str, Reaction] = {}
     automations: dict[str, Reaction] = {}
-    for section, table in (("reactions", reactions), ("automations", automations)):
+    reminders: dict[str, Reaction] = {}
+    for section, table in (("reactions", reactions), ("automations", automations), ("reminders", reminders)):
         for key, item in compiler.by_section[section].items():
             compiled = compiler.reaction(item)
             if compiled is not None:
@@ -824,6 +914,7 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         benefits={k: i.spec for k, i in compiler.by_section["benefits"].items()},
         reactions=reactions,
         automations={a.id: a for a in _by_priority(automations.values())},
+        reminders={r.id: r for r in _by_priority(reminders.values())},
         targets=targets,
         by_event_type=by_type,
         batches={t: compile_batch([r.condition for r in rs]) for t, rs in by_type.items() if rs},

@@ -19,13 +19,23 @@ from zoneinfo import ZoneInfo
 
 from reactor.actions import round_points
 from reactor.clock import whole_days
-from reactor.events import DERIVED_TYPES, TRANSACTION_CREATED, Event
+from reactor.events import DERIVED_TYPES, REMINDER, TRANSACTION_CREATED, Event
 from reactor.state import ProfileState
 
 if TYPE_CHECKING:
     from reactor.config import Config
 
-__all__ = ["PARTS", "ROOT_KEYS", "ContextView", "active_statuses", "build_context", "profile_view"]
+__all__ = [
+    "PARTS",
+    "ROOT_KEYS",
+    "ContextView",
+    "active_statuses",
+    "build_context",
+    "days_until_birthday",
+    "local_date",
+    "next_birthday",
+    "profile_view",
+]
 
 #: What a step can change, and the context keys each change touches.
 PARTS: dict[str, tuple[str, ...]] = {
@@ -91,9 +101,9 @@ def _occurrence(year: int, month: int, day: int) -> date:
     return date(year, month, day)
 
 
-def days_until_birthday(today: date, birthday: Any) -> int | None:
-    """Whole days from `today` to the next `birthday` (`YYYY-MM-DD`, its
-    year ignored), 0 on the day; None without a valid birthday."""
+def next_birthday(today: date, birthday: Any) -> date | None:
+    """The next occurrence of `birthday` (`YYYY-MM-DD`, its year ignored) on
+    or after `today`; None without a valid birthday."""
     if not isinstance(birthday, str) or len(birthday) < 10:
         return None
     try:
@@ -103,7 +113,14 @@ def days_until_birthday(today: date, birthday: Any) -> int | None:
     next_one = _occurrence(today.year, born.month, born.day)
     if next_one < today:
         next_one = _occurrence(today.year + 1, born.month, born.day)
-    return (next_one - today).days
+    return next_one
+
+
+def days_until_birthday(today: date, birthday: Any) -> int | None:
+    """Whole days from `today` to the next `birthday`, 0 on the day; None
+    without a valid birthday."""
+    next_one = next_birthday(today, birthday)
+    return None if next_one is None else (next_one - today).days
 
 
 def _days_since(earlier: str | None, now: str) -> int | None:
@@ -208,7 +225,7 @@ class ContextView:
         return {
             "benefits": [
                 {"benefit": b, "issued_at": issued, "expires_at": expires, "granted_by": granted}
-                for b, issued, expires, granted in self.state.benefits
+                for b, issued, expires, granted, *_ in self.state.benefits
                 if expires is None or expires > now
             ]
         }
@@ -283,6 +300,10 @@ class ContextView:
         event = self.event
         return {"trigger": event.data.get("trigger") if event.type in DERIVED_TYPES else None}
 
+    def _reminder(self) -> dict[str, Any]:
+        event = self.event
+        return {"reminder": event.data.get("reminder") if event.type == REMINDER else None}
+
     def _aggregations(self) -> dict[str, Any]:
         state, now, previous = self.state, self.now, self.previous_spend_at
         aggregations = state.aggregations(now, _days_since(state.last_spend_at, now))
@@ -312,6 +333,7 @@ _COMPUTED: dict[str, Callable[[ContextView], dict[str, Any]]] = {
     "today": ContextView._today,
     "days_until_birthday": ContextView._today,
     "trigger": ContextView._trigger,
+    "reminder": ContextView._reminder,
 }
 #: Reactor's own keys, in the order they are listed in CONTRACT §3.
 ROOT_KEYS = (
@@ -338,6 +360,7 @@ ROOT_KEYS = (
     "today",
     "days_until_birthday",
     "trigger",
+    "reminder",
 )
 
 

@@ -33,6 +33,7 @@ from reactor.limits import (
 )
 
 __all__ = [
+    "REMINDER_OF",
     "SPECS",
     "STEP_TYPES",
     "AchievementProgressStep",
@@ -48,6 +49,7 @@ __all__ = [
     "PointsReverseStep",
     "ProgrammeSpec",
     "ReactionSpec",
+    "ReminderSpec",
     "RewardCreateStep",
     "RuleSpec",
     "Spec",
@@ -324,6 +326,51 @@ class AutomationSpec(RuleSpec):
     at: Instant | None = None
 
 
+def _offset(value: Any) -> timedelta:
+    """A duration that may be zero (`0d`): a reminder's `before`/`after`."""
+    if isinstance(value, str) and value.strip() in ("0d", "0h", "0m"):
+        return timedelta(0)
+    return parse_duration(value)
+
+
+Offset = Annotated[timedelta, BeforeValidator(_offset)]
+
+
+def _time_of_day(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 09:00 as a sexagesimal number (540): say so.
+        raise ValueError(f'write the time of day in quotes, as "HH:MM" (YAML read {value} as a number)')
+    if not isinstance(value, str) or len(value) != 5 or value[2] != ":":
+        raise ValueError(f'{value!r} is not a time of day such as "09:00"')
+    hours, minutes = value[:2], value[3:]
+    if not (
+        value.isascii() and hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60
+    ):
+        raise ValueError(f'{value!r} is not a time of day such as "09:00" (00:00 to 23:59)')
+    return value
+
+
+TimeOfDay = Annotated[str, BeforeValidator(_time_of_day)]
+
+#: What a reminder may be relative to (CONTRACT §8); `profile.<field>` besides.
+REMINDER_OF = (
+    "reward.expires_at",
+    "benefit.expires_at",
+    "status.expires_at",
+    "tier.review_at",
+    "profile.birthday",
+)
+
+
+class ReminderSpec(RuleSpec):
+    """Steps that run at a time relative to one of a profile's own dates."""
+
+    of: Handle
+    before: Offset | None = None
+    after: Offset | None = None
+    at: TimeOfDay | None = None
+
+
 class TargetSpec(Spec):
     id: Handle
     name: Name | None = None
@@ -389,6 +436,7 @@ SPECS: dict[str, type[Spec]] = {
     "reactions": ReactionSpec,
     "automations": AutomationSpec,
     "targets": TargetSpec,
+    "reminders": ReminderSpec,
     "points": PointKindSpec,
     "tiers": TierSpec,
     "achievements": AchievementSpec,

@@ -95,6 +95,7 @@ _KEYS: tuple[tuple[str, str], ...] = (
     ("tiers", "ti"),
     ("achievements", "ac"),
     ("reversed", "rv"),
+    ("reminded", "rm"),
     ("fired", "f"),
     ("sent", "se"),
     ("spend_micro", "sa"),
@@ -104,6 +105,7 @@ _KEYS: tuple[tuple[str, str], ...] = (
     ("locations", "l"),
     ("clock", "c"),
     ("partition", "pt"),
+    ("deleted_at", "dl"),
 )
 #: Logs, stored as their list of records.
 _LOGS: tuple[tuple[str, str], ...] = (("purchases", "pu"), ("tier_points", "tp"), ("seen_events", "e"))
@@ -144,7 +146,8 @@ class ProfileState:
     to keep the serialised state small:
 
     - statuses: handle -> `[applied_at, expires_at|None]`
-    - benefits: `[benefit, issued_at, expires_at|None, granted_by|None]`, by expiry
+    - benefits: `[benefit, issued_at, expires_at|None, granted_by|None, id,
+      claimed_at|None]`, by expiry
     - rewards: `[id, amount, remaining, currency, issued_at, expires_at]`, by
       expiry (`id` is the `reward.create` action's); `reward_cents` is the sum
       of what remains, in cents
@@ -153,6 +156,9 @@ class ProfileState:
     - tiers: program -> `[level, since, review_at|None]`
     - achievements: handle -> `[total, level]`
     - reversed: purchase key -> kind -> points its refunds took back
+    - reminded: reminder event id (`<reminder>@<item>@<due>`) -> due, fired
+    - benefits' records go on with `[…, id, claimed_at|None]`: the
+      `benefit.create` action's id (the instance), and when it was claimed
     - tier_points (a Log): `[at, points]` within 365 days, summed
     - purchases (a Log keyed by `system␟id`): `[at, total, id, system,
       earned]` within 365 days by `transacted_at` (refunds have a negative
@@ -177,6 +183,7 @@ class ProfileState:
     tiers: dict[str, list[Any]] = field(default_factory=dict)
     achievements: dict[str, list[Any]] = field(default_factory=dict)
     reversed: dict[str, dict[str, int]] = field(default_factory=dict)
+    reminded: dict[str, str] = field(default_factory=dict)
     tier_points: Log = field(default_factory=_tier_points)
     fired: dict[str, list[str]] = field(default_factory=dict)
     sent: dict[str, list[str]] = field(default_factory=dict)
@@ -191,6 +198,9 @@ class ProfileState:
     #: The input partition the worker saw this profile on (worker bookkeeping,
     #: so that time-driven work finds a partition's profiles after a restart).
     partition: int | None = None
+    #: Set on the marker a deleted profile leaves (CONTRACT §8): nothing else is
+    #: held, and events that occurred at or before it are skipped.
+    deleted_at: str | None = None
     #: The snapshot as rules see it, and the snapshot it was made from: not
     #: stored, made again only when the snapshot is replaced (see `profile`).
     _profile: tuple[Any, dict[str, Any]] | None = field(default=None, compare=False, repr=False)
@@ -238,6 +248,7 @@ class ProfileState:
             self.tiers,
             self.achievements,
             self.reversed,
+            self.reminded,
             self.tier_points,
             self.fired,
             self.sent,
@@ -250,6 +261,7 @@ class ProfileState:
             self.seen_events,
             self.clock,
             self.partition,
+            self.deleted_at,
             self._profile,
         )
 
@@ -406,8 +418,8 @@ class ProfileState:
         return record
 
     def add_benefit(self, record: list[Any]) -> None:
-        """Hold a benefit (`[benefit, issued_at, expires_at, granted_by]`); the
-        list is the engine's copy (see `COPY`)."""
+        """Hold a benefit (`[benefit, issued_at, expires_at, granted_by, id,
+        claimed_at]`); the list is the engine's copy (see `COPY`)."""
         bisect.insort(self.benefits, record, key=lambda b: _expiry(b, 2))
 
     def sort_benefits(self) -> None:
@@ -463,6 +475,7 @@ COPY: dict[str, Any] = {
     "tiers": _dict_of_lists,
     "achievements": _dict_of_lists,
     "reversed": _dict_of_dicts,
+    "reminded": dict.copy,
     "tier_points": Log.view,
     "fired": _dict_of_lists,
     "sent": _dict_of_lists,

@@ -111,11 +111,11 @@ def apply_status(run: Run, step: Step) -> None:
     state.statuses[spec.handle] = [run.now, expires]
     run.emit("status.apply", {"status": spec.handle, "expires_at": expires})
     for grant in spec.grants:
-        state.add_benefit([grant, run.now, expires, spec.handle])
-        run.emit(
+        instance = run.emit(
             "benefit.create",
             {"benefit": grant, "expires_at": expires, "granted_by": spec.handle, "modifiers": []},
         )
+        state.add_benefit([grant, run.now, expires, spec.handle, instance, None])
     run.changed("statuses")
     run.raise_event("status.applied", {"status": spec.handle, "reason": "reaction"})
 
@@ -149,12 +149,12 @@ def _expiry(run: Run, valid_for: timedelta | None, modifier: str) -> tuple[str |
 def create_benefit(run: Run, step: Step) -> None:
     benefit = run.config.benefits[step.spec.benefit]
     expires, used = _expiry(run, benefit.valid_for, "benefit_extra_days")
-    run.touch("benefits")
-    run.state.add_benefit([benefit.handle, run.now, expires, None])
-    run.emit(
+    instance = run.emit(
         "benefit.create",
         {"benefit": benefit.handle, "expires_at": expires, "granted_by": None, "modifiers": used},
     )
+    run.touch("benefits")
+    run.state.add_benefit([benefit.handle, run.now, expires, None, instance, None])
     run.changed("benefits")
 
 
