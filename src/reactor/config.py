@@ -42,6 +42,7 @@ from reactor.limits import (
     AMOUNT_MAX,
     CONFIG_ENTRIES_MAX,
     POINTS_MAX,
+    YEARLY_OFFSET_MAX,
     describe_number,
     json_number_problems,
     rule_problems,
@@ -720,6 +721,12 @@ class _Compiler:
             return None
         offset = -spec.before if spec.before is not None else spec.after
         assert offset is not None
+        if of == "profile.birthday" and abs(offset) > YEARLY_OFFSET_MAX:
+            # A year or more would come due before the previous birthday's own reminder,
+            # and replay's work grows with the cube of it (20 years: minutes for one profile).
+            key = "before" if spec.before is not None else "after"
+            self.issue_at(item, [key], f"a birthday comes every year: `{key}` must be at most 365d")
+            return None
         return ReminderRule(of, offset, spec.at)
 
     def target(self, item: _Item) -> Target | None:

@@ -43,6 +43,7 @@ __all__ = [
     "YAML_DEPTH_MAX",
     "YAML_LINE_MAX",
     "YAML_MERGES_MAX",
+    "YEARLY_OFFSET_MAX",
     "YEAR_MAX",
     "YEAR_MIN",
     "OutOfRange",
@@ -68,6 +69,8 @@ DURATION_MAX_DAYS: Final = 36_525
 DURATION_MAX: Final = timedelta(days=DURATION_MAX_DAYS)
 #: `reward_extra_days` and `benefit_extra_days` are at most 100 years too.
 EXTRA_DAYS_MAX: Final = DURATION_MAX_DAYS
+#: A birthday reminder's `before` or `after`: at most a year (365 days).
+YEARLY_OFFSET_MAX: Final = timedelta(days=365)
 
 # --- numbers -------------------------------------------------------------------
 

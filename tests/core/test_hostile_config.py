@@ -762,3 +762,16 @@ def test_an_automation_at_outside_1900_to_2200_and_odd_time_zones_are_refused(tm
         "reactions/a.yaml:4:35: unknown time zone '../../../etc/passwd' (e.g. Australia/Sydney)",
         "reactions/a.yaml:5:35: automation: `timezone`: is longer than 256 characters",
     ]
+
+
+def test_a_birthday_reminder_is_at_most_a_year_before_or_after(tmp_path):
+    rows = (
+        "reminders:",
+        "  - id: early",
+        "    of: profile.birthday",
+        "    before: {before}",  # `    before: ` is 12 characters: column 13
+        "    actions: [{{type: tag.add, tag: x}}]",
+    )
+    loads(tmp_path, {"reactions/r.yaml": lines(*rows).format(before="365d")})
+    found = issues(tmp_path / "over", {"reactions/r.yaml": lines(*rows).format(before="366d")})
+    assert found == ["reactions/r.yaml:4:13: a birthday comes every year: `before` must be at most 365d"]
