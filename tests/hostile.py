@@ -83,9 +83,60 @@ def base_event(kind: str, n: int, profile: str) -> dict[str, Any]:
                 "attributes": {"custom": {"x": 1}},
             }
         }
+    elif kind == "reward.redeemed":
+        event["data"] = {"redemption_id": f"rd-{n}", "amount": 5, "currency": "AUD"}
+    elif kind == "points.redeemed":
+        event["data"] = {"redemption_id": f"rd-{n}", "points": 5}
+    elif kind == "benefit.claimed":
+        event["data"] = {"claim_id": f"cl-{n}", "benefit": "gift"}
     else:
         event["data"] = {}
     return event
+
+
+#: Where redemptions go in the cases: a profile that never holds a reward, a
+#: point or a benefit, so that a redemption that decodes is always refused
+#: (CONTRACT §8) with a known code, whatever ran before it.
+EMPTY_PROFILE = "p-holds-nothing"
+
+
+def redemption_cases() -> list[tuple[str, list[Any], Any, Expect]]:
+    """(event type, path, value, expectation) for the redemption events, each
+    sent for `EMPTY_PROFILE`."""
+    cases: list[tuple[str, list[Any], Any, Expect]] = []
+    short = reject("insufficient_balance", "data.amount")
+    for value, expect in (
+        (5, short),
+        (1e12, short),  # the largest amount decodes, and there is nothing to take it from
+        (1e12 + 1, reject("out_of_range", "data.amount")),
+        (1e19, reject("out_of_range", "data.amount")),
+        (0, reject("invalid_value", "data.amount")),  # a redemption takes something
+        (-5, reject("invalid_value", "data.amount")),
+        ("5", reject("wrong_type", "data.amount")),
+        (None, reject("wrong_type", "data.amount")),
+        (Raw("NaN"), reject("invalid_json")),
+        (MISSING, reject("missing_field", "data.amount")),
+    ):
+        cases.append(("reward.redeemed", ["data", "amount"], value, expect))
+    for value, expect in (
+        (5, reject("insufficient_balance", "data.points")),
+        (2**53, reject("insufficient_balance", "data.points")),
+        (2**53 + 1, reject("invalid_value", "data.points")),
+        (0, reject("invalid_value", "data.points")),
+        (1.5, reject("wrong_type", "data.points")),
+        (Raw("1e400"), reject("invalid_json")),
+    ):
+        cases.append(("points.redeemed", ["data", "points"], value, expect))
+    cases.append(("points.redeemed", ["data", "kind"], "tier", reject("invalid_value", "data.kind")))
+    for kind, key in (("reward.redeemed", "redemption_id"), ("benefit.claimed", "claim_id")):
+        for value, expect in (
+            ("x" * 257, reject("too_large", f"data.{key}")),
+            ("", reject("invalid_value", f"data.{key}")),
+            (7, reject("wrong_type", f"data.{key}")),
+        ):
+            cases.append((kind, ["data", key], value, expect))
+    cases.append(("benefit.claimed", ["data", "benefit"], "gift", reject("not_held", "data.benefit")))
+    return cases
 
 
 def _times(path: str, long_time: str) -> list[tuple[Any, Expect]]:

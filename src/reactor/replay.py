@@ -312,6 +312,10 @@ class Replay:
             self.stats.rejected += 1
             self._internal_error(exc, raw, source)
             return
+        if outcome.rejected is not None:  # a redemption that cannot be done: invalid input
+            self.stats.rejected += 1
+            self.on_reject(dead_letter(outcome.rejected, source, raw))
+            return
         if outcome.state is None:
             self.states.pop(event.profile_id, None)
             self._scheduled.pop(event.profile_id, None)

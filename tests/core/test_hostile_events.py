@@ -105,7 +105,11 @@ def test_every_hand_made_field_case_has_its_outcome(config: Config) -> None:
         (hostile.build(kind, n, f"p-h{n % 5}", path, value), expect)
         for n, (kind, path, value, expect) in enumerate(FIELD_CASES, start=1)
     ]
-    summary = check_accounting(config, cases + RAW_CASES)
+    redemptions = [
+        (hostile.build(kind, 10**5 + n, hostile.EMPTY_PROFILE, path, value), expect)
+        for n, (kind, path, value, expect) in enumerate(hostile.redemption_cases())
+    ]
+    summary = check_accounting(config, cases + RAW_CASES + redemptions)
     # Valid events with extreme values ran reactions that failed for their
     # range (points past ±2^53, a reward past ±10^12), not the run.
     assert summary["reaction_failures"] > 0

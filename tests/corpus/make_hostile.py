@@ -112,6 +112,9 @@ def corpus() -> list[tuple[bytes, Expect]]:
         n += 1
     cases.extend(hostile.raw_cases(n))
     n += 100
+    for kind, path, value, expect in hostile.redemption_cases():
+        cases.append((hostile.build(kind, n, hostile.EMPTY_PROFILE, path, value), expect))
+        n += 1
     for _ in range(RANDOM_LINES):
         cases.append(random_case(rng, n))
         n += 1
