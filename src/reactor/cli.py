@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
@@ -112,32 +113,39 @@ def replay(
             sends.append(action.as_dict())
 
     runner = Replay(loaded, on_action=on_action, on_reject=on_reject, file_name=file)
-    interrupted = _feed(runner, source, output, until_at)
+    stopped = _feed(runner, source, output, until_at)
+    runner.stats.blank = source.blank  # the input counted them: they never reach the runner
     summary = runner.summary()
-    summary["blank"], summary["reordered"] = source.blank, source.reordered
-    if deliver and not interrupted:
+    summary["reordered"] = source.reordered
+    if stopped is not None:
+        typer.echo(f"reactor: {stopped[0]} (after {summary['lines']:,} lines of {file})", err=True)
+        if stopped[1] == 130:
+            summary["interrupted"] = True
+    elif deliver:
         summary["deliveries"] = asyncio.run(_deliver(sends, loaded, on_reject))
         output.flush()
-    if interrupted:
-        summary["interrupted"] = True
     sys.stderr.buffer.write(orjson.dumps({"summary": summary}) + b"\n")
     sys.stderr.buffer.flush()
-    if interrupted:
-        raise typer.Exit(130)
+    if stopped is not None:
+        raise typer.Exit(stopped[1])
     if (
         summary["rejected"]
         or summary["reaction_failures"]
+        or summary["internal_errors"]
         or summary.get("deliveries", {}).get("dead_letter")
     ):
         raise typer.Exit(1)
 
 
-def _feed(runner: Replay, source: Input, output: Output, until: str | None) -> bool:
-    """Run every line of `source`, then the time-driven work up to `until`;
-    True if Ctrl-C stopped it first (the summary then says what was done)."""
+def _feed(runner: Replay, source: Input, output: Output, until: str | None) -> tuple[str, int] | None:
+    """Run every line of `source`, then the time-driven work up to `until`.
+    None when it ran to the end; else why it stopped and the exit code: Ctrl-C
+    (130), a closed stdout, a read error, or a bug, each said in one line
+    before the summary of what was done, never as a traceback."""
     from reactor.streams import Progress, live
 
     progress = Progress(sys.stderr.buffer, None)
+    stopped: tuple[str, int] | None = None
     try:
         lines = source.lines()
         progress.total = source.total
@@ -149,13 +157,31 @@ def _feed(runner: Replay, source: Input, output: Output, until: str | None) -> b
                 progress.update(count, runner.clock)
         runner.finish(until)
     except KeyboardInterrupt:
-        return True  # CONTRACT §11: Ctrl-C prints the summary of what was done
+        stopped = ("interrupted", 130)  # CONTRACT §11: Ctrl-C prints the summary of what was done
+    except BrokenPipeError:
+        stopped = _closed_stdout()  # the flush below writes what is left of stderr's share
+    except OSError as exc:
+        stopped = (f"cannot read {source.name}: {exc.strerror or exc}", 1)
+    except Exception as exc:  # a bug: say so in one line, and still summarise
+        stopped = (f"internal error: {type(exc).__name__}: {exc}", 1)
     finally:
         progress.clear()
-        output.flush()
+        try:
+            output.flush()
+        except BrokenPipeError:
+            closed = _closed_stdout()
+            stopped = stopped or closed
+            output.flush()  # stdout is /dev/null now: the dead letters still reach stderr
         if source.stream is not sys.stdin.buffer:
             source.stream.close()
-    return False
+    return stopped
+
+
+def _closed_stdout() -> tuple[str, int]:
+    """stdout was closed (`reactor replay ... | head`): what is still buffered for
+    it goes to /dev/null, so that Python's own flush at exit does not fail too."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return ("stdout was closed before the end of the replay", 1)
 
 
 async def _deliver(sends: list[dict[str, Any]], loaded: Config, on_dead: Any) -> dict[str, int]:

@@ -4,6 +4,9 @@ Every instant inside reactor (state, context, actions) is a UTC string of one
 fixed shape, `YYYY-MM-DDTHH:MM:SSZ`, so that comparing two of them as strings,
 in Python or in a JSON Logic rule, compares them in time order. Sub-second
 precision in input is dropped: loyalty rules work in seconds at the finest.
+
+Instants lie in the years `limits.YEAR_MIN`-`YEAR_MAX` (UTC) and durations are
+at most `limits.DURATION_MAX`, so no date arithmetic reactor does can overflow.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import functools
 import re
 from datetime import UTC, date, datetime, timedelta
+
+from reactor.limits import DURATION_MAX_DAYS, YEAR_MAX, YEAR_MIN, OutOfRange
 
 __all__ = [
     "DAY",
@@ -27,22 +32,44 @@ __all__ = [
 DAY = timedelta(days=1)
 _DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+#: The longest duration, per unit (100 years).
+_MOST = {"d": DURATION_MAX_DAYS, "h": DURATION_MAX_DAYS * 24, "m": DURATION_MAX_DAYS * 24 * 60}
+#: RFC 3339's date-time (its ABNF, with its note's space for T), ASCII digits only.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
+)
+_LOCAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?\Z")
+_EARLIEST = f"{YEAR_MIN:04d}"
+_LATEST = f"{YEAR_MAX:04d}"
+
+
+def _out_of_range(text: str) -> OutOfRange:
+    return OutOfRange(f"{text!r} is outside the years {YEAR_MIN}-{YEAR_MAX} (UTC) that reactor accepts")
 
 
 def parse_instant(text: str) -> datetime:
     """Parse an RFC 3339 date-time that carries a zone (`Z` or `±hh:mm`).
 
-    Raises ValueError, whose message says what is wrong, for anything else.
+    Raises ValueError, whose message says what is wrong, for anything else;
+    `OutOfRange` (a ValueError) for an instant outside the years
+    `YEAR_MIN`-`YEAR_MAX` in UTC.
     """
-    if not isinstance(text, str) or len(text) < 19 or text[10] not in "Tt ":
-        raise ValueError(f"{text!r} is not an RFC 3339 date-time such as 2026-11-20T10:00:00Z")
+    if not isinstance(text, str) or len(text) > 64 or _RFC3339.match(text) is None:
+        if isinstance(text, str) and _LOCAL.match(text) is not None:
+            raise ValueError(f"{text!r} has no time zone: add Z or an offset such as +10:00")
+        shown = repr(text) if not isinstance(text, str) or len(text) <= 64 else repr(text[:64]) + "..."
+        raise ValueError(f"{shown} is not an RFC 3339 date-time such as 2026-11-20T10:00:00Z")
     try:
         value = datetime.fromisoformat(text.upper().replace(" ", "T", 1))
-    except ValueError:
-        raise ValueError(f"{text!r} is not an RFC 3339 date-time such as 2026-11-20T10:00:00Z") from None
-    if value.tzinfo is None:
-        raise ValueError(f"{text!r} has no time zone: add Z or an offset such as +10:00")
-    return value.astimezone(UTC).replace(microsecond=0)
+    except ValueError:  # 30 February, hour 24, a leap second (Python has none)
+        raise ValueError(f"{text!r} is not a valid date-time") from None
+    # Checked before the conversion to UTC, which overflows in years 1 and 9999.
+    if not YEAR_MIN - 1 <= value.year <= YEAR_MAX + 1:
+        raise _out_of_range(text)
+    utc = value.astimezone(UTC).replace(microsecond=0)
+    if not YEAR_MIN <= utc.year <= YEAR_MAX:
+        raise _out_of_range(text)
+    return utc
 
 
 def format_instant(value: datetime) -> str:
@@ -52,14 +79,24 @@ def format_instant(value: datetime) -> str:
 
 
 def normalize_instant(text: str) -> str:
-    """Parse any RFC 3339 date-time and return it in the canonical UTC form."""
-    if len(text) == 20 and text[19] == "Z" and text[10] == "T" and text[4] == "-":
-        # Already canonical, as most upstream systems send it: check, keep.
+    """Parse any RFC 3339 date-time and return it in the canonical UTC form.
+    Raises ValueError (or `OutOfRange`) as `parse_instant` does."""
+    if (
+        len(text) == 20
+        and text[19] == "Z"
+        and text[10] == "T"
+        and text[4] == text[7] == "-"
+        and text[13] == text[16] == ":"
+    ):
+        # Already canonical, as most upstream systems send it: check, keep (with
+        # the separators in place, fromisoformat takes only ASCII digits between).
         try:
             datetime.fromisoformat(text)
         except ValueError:
             pass
         else:
+            if not _EARLIEST <= text[:4] <= _LATEST:
+                raise _out_of_range(text)
             return text
     return format_instant(parse_instant(text))
 
@@ -111,11 +148,16 @@ def _day_number(day: str) -> int:
 
 
 def parse_duration(text: object) -> timedelta:
-    """Parse `30d`, `12h` or `15m`. Raises ValueError naming the accepted forms."""
-    match = _DURATION.match(text) if isinstance(text, str) else None
+    """Parse `30d`, `12h` or `15m`, longer than zero and at most 100 years.
+    Raises ValueError naming the accepted forms (`OutOfRange` past 100 years)."""
+    match = _DURATION.match(text) if isinstance(text, str) and len(text) <= 64 else None
     if match is None:
-        raise ValueError(f"{text!r} is not a duration: write a whole number and d, h or m (30d, 12h, 15m)")
-    amount, unit = int(match.group(1)), match.group(2)
+        shown = repr(text) if not isinstance(text, str) or len(text) <= 64 else repr(text[:64]) + "..."
+        raise ValueError(f"{shown} is not a duration: write a whole number and d, h or m (30d, 12h, 15m)")
+    digits, unit = match.group(1), match.group(2)
+    amount = int(digits) if len(digits) <= 12 else _MOST[unit] + 1
     if amount <= 0:
         raise ValueError(f"{text!r} must be longer than zero")
+    if amount > _MOST[unit]:
+        raise OutOfRange(f"{text!r} is longer than 100 years ({DURATION_MAX_DAYS}d)")
     return timedelta(**{_UNITS[unit]: amount})

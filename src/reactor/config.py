@@ -7,6 +7,11 @@ items, compiles every rule, amount, schedule and template, and returns a frozen
 `Config`. Every problem found, not only the first, is reported as
 `path:line:col: message` in one `ConfigError`. A running worker only ever swaps
 in a `Config` that loaded cleanly.
+
+Loading is bounded (see `limits` and `config_files`): files only from inside
+the root, file sizes and YAML nodes (aliases expanded) counted, at most
+`CONFIG_ENTRIES_MAX` entries, rules of bounded size, and nothing that can only
+fail later (a cron that never fires, a URL that cannot be sent to).
 """
 
 from __future__ import annotations
@@ -15,26 +20,33 @@ import difflib
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
 from pydantic import (
     ValidationError,
 )
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
 
 from reactor.achievements import Achievement
+from reactor.config_files import INVALID, Budget, find_yaml_files, parse_yaml, read_bounded, resolve_inside
 from reactor.context import PARTS
 from reactor.errors import ConfigError, ConfigIssue
 from reactor.events import DERIVED_TYPES, PROFILE_UPDATED, REDEMPTION_TYPES, TRANSACTION_CREATED
 from reactor.ledger import BUILT_IN_KINDS
+from reactor.limits import (
+    AMOUNT_MAX,
+    CONFIG_ENTRIES_MAX,
+    POINTS_MAX,
+    YEARLY_OFFSET_MAX,
+    describe_number,
+    json_number_problems,
+    rule_problems,
+)
 from reactor.reminders import ReminderRule
 from reactor.rules import (
     Amount,
@@ -45,7 +57,7 @@ from reactor.rules import (
     compile_batch,
     compile_condition,
 )
-from reactor.schedules import Schedule
+from reactor.schedules import Schedule, cron_problem
 from reactor.schema import Shape, check_path, check_rule_paths, context_shape, did_you_mean
 from reactor.specs import (
     REMINDER_OF,
@@ -102,6 +114,17 @@ _NAMED_BY = {
     "points": "handle",
     "achievements": "handle",
     "tiers": "program",
+}
+#: How one entry of each section is named in messages.
+_SINGULAR = {
+    "statuses": "status",
+    "benefits": "benefit",
+    "reactions": "reaction",
+    "automations": "automation",
+    "targets": "target",
+    "points": "point",
+    "tiers": "tier",
+    "achievements": "achievement",
 }
 CONFIG_DIRS = ("reactions", "targets")
 
@@ -239,16 +262,31 @@ def _plain(node: Any) -> Any:
     return str(node)
 
 
+def _at(node: Any, part: Any, where: str) -> tuple[int, int] | None:
+    """0-based (line, col) of `node`'s key or value `part` (`where`: key, value,
+    item), or of the value's own start when `node` does not hold it itself (a
+    key merged in with `<<: *anchor` is written at the anchor)."""
+    try:
+        line, col = getattr(node.lc, where)(part)
+        return line, col
+    except (KeyError, IndexError, TypeError):
+        lc = getattr(node[part], "lc", None)
+        return (lc.line, lc.col) if lc is not None and lc.line is not None else None
+
+
 def _position(node: Any, path: Sequence[Any]) -> tuple[int, int]:
     """1-based (line, col) of the deepest YAML node reachable along `path`."""
     line, col = (getattr(node, "lc", None) and (node.lc.line, node.lc.col)) or (0, 0)
     for part in path:
         if isinstance(node, CommentedMap) and part in node:
-            line, col = node.lc.value(part) if part != path[-1] else node.lc.key(part)
-            node = node[part]
+            found = _at(node, part, "value" if part != path[-1] else "key")
         elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-            line, col = node.lc.item(part)
-            node = node[part]
+            found = _at(node, part, "item")
+        else:
+            continue
+        if found is not None:
+            line, col = found
+        node = node[part]
     return line + 1, col + 1
 
 
@@ -264,8 +302,8 @@ def _value_position(node: Any, path: Sequence[Any]) -> tuple[int, int]:
                 return parent_line, parent_col
         last = path[-1]
         if isinstance(parent, CommentedMap) and last in parent:
-            line, col = parent.lc.value(last)
-            return line + 1, col + 1
+            found = _at(parent, last, "value")
+            return (found[0] + 1, found[1] + 1) if found is not None else (parent_line, parent_col)
     return _position(node, path)
 
 
@@ -279,6 +317,8 @@ def _pointer_path(pointer: str) -> list[Any]:
 
 def _describe_validation(error: Mapping[str, Any]) -> str:
     loc = [p for p in error["loc"] if not (isinstance(p, str) and p in STEP_TYPES)]
+    if loc and loc[-1] == "[key]":  # a bad key of a mapping: named by the mapping
+        loc = loc[:-2]
     names = [p for p in loc if isinstance(p, str)]
     name = names[-1] if names else ""
     kind = error["type"]
@@ -313,38 +353,25 @@ class _Loader:
         self.items: list[_Item] = []
         self.programme: _Item | None = None
         self.digest = hashlib.sha256()
+        #: What the files read so far used of the root's bounds (`config_files`).
+        self.budget = Budget()
+        self.entries = 0
 
     def issue(self, file: str, line: int, col: int, message: str) -> None:
         self.issues.append(ConfigIssue(file, line, col, message))
 
-    def files(self) -> Iterator[Path]:
-        found = False
-        for name in CONFIG_DIRS:
-            folder = self.root / name
-            if folder.is_dir():
-                found = True
-                paths = [*folder.rglob("*.yaml"), *folder.rglob("*.yml")]
-                yield from sorted(p for p in paths if p.is_file())
-        if not found:
-            self.issue(str(self.root), 1, 1, "no reactions/ or targets/ folder in this configuration root")
-
     def read(self) -> None:
-        for path in self.files():
+        for path in find_yaml_files(self.root, CONFIG_DIRS, self.issue):
+            if self.budget.spent:
+                break  # a bound of the whole root is passed (reported): it cannot load
             rel = path.relative_to(self.root).as_posix()
-            text = path.read_bytes()
+            text = read_bounded(path, rel, self.budget, self.issue)
+            if text is None:
+                continue
             self.digest.update(rel.encode() + b"\0" + text + b"\0")
-            try:
-                document = YAML(typ="rt").load(text)
-            except MarkedYAMLError as exc:
-                mark = exc.problem_mark or exc.context_mark
-                line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-                problem = exc.problem or exc.context or "invalid YAML"
-                self.issue(rel, line, col, f"YAML: {problem}")
-                continue
-            except Exception as exc:  # undecodable bytes, odd tags: still an issue, never a crash
-                self.issue(rel, 1, 1, f"YAML: {exc}")
-                continue
-            self.read_document(rel, document)
+            document = parse_yaml(rel, text, self.budget, self.issue)
+            if document is not INVALID:
+                self.read_document(rel, document)
 
     def read_document(self, rel: str, document: Any) -> None:
         if document is None:
@@ -369,6 +396,19 @@ class _Loader:
                 self.issue(rel, *_value_position(document, [key]), f"`{key}` must be a list")
                 continue
             for index, node in enumerate(entries):
+                self.entries += 1
+                if self.entries > CONFIG_ENTRIES_MAX:
+                    line, col = entries.lc.item(index)
+                    self.issue(
+                        rel,
+                        line + 1,
+                        col + 1,
+                        f"more than {CONFIG_ENTRIES_MAX:,} entries (statuses, benefits, reactions, "
+                        "automations and targets together) in the configuration root; the entries "
+                        "and files after this one are not read",
+                    )
+                    self.budget.spent = True
+                    return
                 self.read_item(rel, key, entries, index, node)
 
     def read_programme(self, rel: str, document: CommentedMap) -> None:
@@ -408,11 +448,15 @@ class _Loader:
                 loc = [p for p in error["loc"] if not (isinstance(p, str) and p in STEP_TYPES)]
                 if error["type"] == "union_tag_invalid":
                     loc.append("type")
-                if error["type"] in ("missing", "extra_forbidden"):
+                if loc and loc[-1] == "[key]":
+                    line, col = _position(node, loc[:-1])  # at the key
+                elif error["type"] in ("missing", "extra_forbidden"):
                     line, col = _position(node, loc)
                 else:
                     line, col = _value_position(node, loc)
-                self.issue(rel, line, col, f"{section[:-1]}: {_describe_validation(error)}")
+                self.issue(
+                    rel, line, col, f"{_SINGULAR.get(section, section)}: {_describe_validation(error)}"
+                )
             return
         self.items.append(_Item(section, rel, node, spec))
 
@@ -537,11 +581,21 @@ class _Compiler:
             self.issue_at(item, path + _pointer_path(problem.pointer), f"rule: {problem.message}")
         return not problems
 
-    def condition(self, item: _Item, path: list[Any], rule: Any) -> Condition | None:
+    def rule_checked(self, item: _Item, path: list[Any], rule: Any) -> bool:
+        """Whether `rule` is within its bounds, compiles and reads only paths a
+        context can hold; else its problems are reported."""
+        bounds = rule_problems(rule)  # before compiling: an oversized rule is only counted
+        for pointer, message in bounds:
+            self.issue_at(item, path + _pointer_path(pointer), f"rule: {message}")
+        if bounds:
+            return False
         problems = check_rule(rule)
         for problem in problems:
             self.issue_at(item, path + _pointer_path(problem.pointer), f"rule: {problem.message}")
-        if problems or not self.paths(item, path, rule):
+        return not problems and self.paths(item, path, rule)
+
+    def condition(self, item: _Item, path: list[Any], rule: Any) -> Condition | None:
+        if not self.rule_checked(item, path, rule):
             return None
         return compile_condition(rule, _where(item, path))
 
@@ -549,12 +603,15 @@ class _Compiler:
         if isinstance(source, bool) or source is None or isinstance(source, str | list):
             self.issue_at(item, path, "must be a number or a JSON Logic expression (an object)")
             return None
-        if not isinstance(source, int | float):
-            problems = check_rule(source)
-            for problem in problems:
-                self.issue_at(item, path + _pointer_path(problem.pointer), f"rule: {problem.message}")
-            if problems or not self.paths(item, path, source):
+        if isinstance(source, int | float):
+            name = path[-1]  # amount, points or count
+            most, bound = (AMOUNT_MAX, "±10^12") if name == "amount" else (POINTS_MAX, "±2^53")
+            if next(json_number_problems(source), None) is not None or not -most <= source <= most:
+                given = describe_number(source)
+                self.issue_at(item, path, f"`{name}` must be a finite number within {bound}, not {given}")
                 return None
+        elif not self.rule_checked(item, path, source):
+            return None
         return compile_amount(source, _where(item, path))
 
     def steps(self, item: _Item) -> tuple[Step, ...] | None:
@@ -587,12 +644,13 @@ class _Compiler:
             return None
         try:
             ZoneInfo(spec.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             self.issue_at(item, ["timezone"], f"unknown time zone {spec.timezone!r} (e.g. Australia/Sydney)")
             return None
         if spec.schedule is not None:
-            if not croniter.is_valid(spec.schedule):
-                self.issue_at(item, ["schedule"], f"invalid cron expression {spec.schedule!r}")
+            problem = cron_problem(spec.schedule)
+            if problem is not None:
+                self.issue_at(item, ["schedule"], problem)
                 return None
             return Schedule(cron=spec.schedule, timezone=spec.timezone)
         if spec.every is not None:
@@ -615,7 +673,8 @@ class _Compiler:
         can_fail = any(
             step.condition is not None
             or (step.amount is not None and step.amount.reads != frozenset())
-            or isinstance(step.spec, TargetSendStep | RewardCreateStep)
+            # Amounts and points can leave their range at run time (limits.py).
+            or isinstance(step.spec, TargetSendStep | RewardCreateStep | PointsAwardStep)
             for step in steps
         )
         return Reaction(
@@ -662,6 +721,12 @@ class _Compiler:
             return None
         offset = -spec.before if spec.before is not None else spec.after
         assert offset is not None
+        if of == "profile.birthday" and abs(offset) > YEARLY_OFFSET_MAX:
+            # A year or more would come due before the previous birthday's own reminder,
+            # and replay's work grows with the cube of it (20 years: minutes for one profile).
+            key = "before" if spec.before is not None else "after"
+            self.issue_at(item, [key], f"a birthday comes every year: `{key}` must be at most 365d")
+            return None
         return ReminderRule(of, offset, spec.at)
 
     def target(self, item: _Item) -> Target | None:
@@ -679,12 +744,17 @@ class _Compiler:
                 first_line, column = first_line + 1, 1
         else:
             assert spec.template is not None
-            path = (self.loader.root / "targets" / spec.template).resolve()
-            targets_dir = (self.loader.root / "targets").resolve()
-            if not path.is_relative_to(targets_dir) or not path.is_file():
+            targets_dir = self.loader.root / "targets"
+            path = resolve_inside(targets_dir / spec.template, targets_dir)
+            if isinstance(path, str):
+                self.issue_at(item, ["template"], f"template targets/{spec.template} {path}")
+                return None
+            if not path.is_file():
                 self.issue_at(item, ["template"], f"template file not found: targets/{spec.template}")
                 return None
-            raw = path.read_bytes()
+            raw = read_bounded(path, f"targets/{spec.template}", self.loader.budget, self.loader.issue)
+            if raw is None:
+                return None
             self.loader.digest.update(b"template\0" + raw)
             try:
                 source = raw.decode("utf-8")
@@ -725,7 +795,7 @@ class _Compiler:
         spec: ProgrammeSpec = item.spec
         try:
             ZoneInfo(spec.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             self.issue_at(item, ["timezone"], f"unknown time zone {spec.timezone!r} (e.g. Australia/Sydney)")
         return Programme(spec.timezone, spec.forget_window, spec.dedupe_window)
 

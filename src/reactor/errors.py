@@ -38,8 +38,9 @@ class InvalidEvent(ReactorError):
     wrong type or an unknown `type`.
 
     `code` is a stable tag (`invalid_json`, `missing_field`, `wrong_type`,
-    `invalid_value`, `unknown_type`), `path` the dotted field it is about
-    (empty for the whole message).
+    `invalid_value`, `unknown_type`, `out_of_range` for a time or number
+    outside its range, `too_large` for an event, id or list past its size),
+    `path` the dotted field it is about (empty for the whole message).
     """
 
     def __init__(self, message: str, *, code: str, path: str = "") -> None:

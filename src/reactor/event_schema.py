@@ -12,11 +12,24 @@ from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, TypeA
 from typing_extensions import TypedDict
 
 from reactor.clock import normalize_instant
+from reactor.limits import AMOUNT_MAX, EVENT_ID_MAX, EVENT_LIST_MAX, OutOfRange
 
 __all__ = ["BY_TYPE", "ENVELOPE"]
 
+
+def _amount(value: float) -> float:
+    if not -AMOUNT_MAX <= value <= AMOUNT_MAX:
+        raise OutOfRange(f"{value!r} is outside the ±10^12 that reactor accepts for an amount")
+    return value
+
+
 Instant = Annotated[str, AfterValidator(normalize_instant)]
 Text = Annotated[str, StringConstraints(min_length=1)]
+#: Ids are kept (dedupe, action ids, Kafka keys): bounded, so a profile's state is.
+Id = Annotated[str, StringConstraints(min_length=1, max_length=EVENT_ID_MAX)]
+Amount = Annotated[float, AfterValidator(_amount)]
+#: Lists a profile's state keeps.
+Tags = Annotated[list[str], Field(max_length=EVENT_LIST_MAX)]
 
 # The checked shape of each event type, as TypedDicts: pydantic checks a whole
 # event in one native call and returns plain dicts (no model objects to build).
@@ -39,9 +52,9 @@ class _Identity(TypedDict):
 @with_config(_STRICT)
 class _Profile(TypedDict):
     id: NotRequired[Text | None]
-    tags: NotRequired[list[str] | None]
-    statuses: NotRequired[list[_Status] | None]
-    identities: NotRequired[list[_Identity] | None]
+    tags: NotRequired[Tags | None]
+    statuses: NotRequired[Annotated[list[_Status], Field(max_length=EVENT_LIST_MAX)] | None]
+    identities: NotRequired[Annotated[list[_Identity], Field(max_length=EVENT_LIST_MAX)] | None]
 
 
 @with_config(_STRICT)
@@ -51,14 +64,14 @@ class _Location(TypedDict):
 
 @with_config(_STRICT)
 class _Transaction(TypedDict):
-    id: Text
-    system: NotRequired[str | None]
-    total: float
+    id: Id
+    system: NotRequired[Annotated[str, StringConstraints(max_length=EVENT_ID_MAX)] | None]
+    total: Amount
     currency: NotRequired[str | None]
     transacted_at: NotRequired[Instant | None]
     location: NotRequired[_Location | None]
     items: NotRequired[list[dict[str, Any]] | None]
-    tags: NotRequired[list[str] | None]
+    tags: NotRequired[Tags | None]
 
 
 @with_config(_STRICT)
@@ -73,10 +86,10 @@ class _TransactionData(TypedDict):
 
 @with_config(_STRICT)
 class _Envelope(TypedDict):
-    id: Text
+    id: Id
     type: str
     occurred_at: Instant
-    profile_id: Text
+    profile_id: Id
     data: dict[str, Any]
 
 
@@ -90,27 +103,27 @@ class _TransactionEvent(_Envelope):
     data: _TransactionData  # type: ignore[misc]
 
 
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False), AfterValidator(_amount)]
 WholePositive = Annotated[int, Field(gt=0, le=2**53)]
 
 
 @with_config(_STRICT)
 class _RewardRedeemed(TypedDict):
-    redemption_id: Text
+    redemption_id: Id
     amount: Positive
     currency: NotRequired[Text | None]
 
 
 @with_config(_STRICT)
 class _PointsRedeemed(TypedDict):
-    redemption_id: Text
+    redemption_id: Id
     points: WholePositive
     kind: NotRequired[Text | None]
 
 
 @with_config(_STRICT)
 class _BenefitClaimed(TypedDict):
-    claim_id: Text
+    claim_id: Id
     benefit: Text
 
 

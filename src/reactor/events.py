@@ -2,7 +2,9 @@
 
 `decode_event` turns the bytes of one Kafka message (or one JSON Lines line)
 into a frozen `Event`, or raises `InvalidEvent` naming the field at fault, so
-that the transport can dead-letter the original bytes and go on.
+that the transport can dead-letter the original bytes and go on. The bounds of
+`limits` (size, nesting, times, amounts, ids, lists) are checked here, so an
+event that decodes can go through the core and out as JSON.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pydantic import ValidationError
 
 from reactor.errors import InvalidEvent
 from reactor.event_schema import BY_TYPE, ENVELOPE
+from reactor.limits import EVENT_BYTES_MAX, EVENT_DEPTH_MAX, OutOfRange
 
 __all__ = [
     "DERIVED_TYPES",
@@ -107,10 +110,18 @@ def _invalid(error: ValidationError) -> InvalidEvent:
     if kind == "missing":
         return InvalidEvent(f"missing required field `{path}`", code="missing_field", path=path)
     if kind == "value_error":
-        reason = str(first["ctx"]["error"]) if "ctx" in first else first["msg"]
-        return InvalidEvent(f"`{path}`: {reason}", code="invalid_value", path=path)
+        cause = first.get("ctx", {}).get("error")
+        reason = str(cause) if cause is not None else first["msg"]
+        code = "out_of_range" if isinstance(cause, OutOfRange) else "invalid_value"
+        return InvalidEvent(f"`{path}`: {reason}", code=code, path=path)
     if kind == "string_too_short":
         return InvalidEvent(f"`{path}` must not be empty", code="invalid_value", path=path)
+    if kind == "string_too_long":
+        most = first["ctx"]["max_length"]
+        return InvalidEvent(f"`{path}` is longer than {most} characters", code="too_large", path=path)
+    if kind == "too_long":
+        most = first["ctx"]["max_length"]
+        return InvalidEvent(f"`{path}` has more than {most:,} entries", code="too_large", path=path)
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"):
         return InvalidEvent(f"`{path}`: {first['msg']}", code="invalid_value", path=path)
     expected = _EXPECTED.get(kind, "of another type")
@@ -132,14 +143,34 @@ def _check_profile(checked: dict[str, Any], raw: dict[str, Any], profile_id: str
             status["expires_at"] = normal["expires_at"]
 
 
+def _too_deep(document: Any) -> bool:
+    """Whether objects and lists nest deeper than `EVENT_DEPTH_MAX`."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > EVENT_DEPTH_MAX:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def decode_event(raw: bytes | str) -> Event:
     """Decode and check one event. Raises `InvalidEvent` (code, message, field path)."""
+    if len(raw) > EVENT_BYTES_MAX:
+        raise InvalidEvent(f"the event is longer than {EVENT_BYTES_MAX:,} bytes", code="too_large")
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent(f"not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(document, dict):
         raise InvalidEvent(f"an event must be a JSON object, not {_json_kind(document)}", code="wrong_type")
+    # Only an event with that many brackets in all can nest that deep: most never walk.
+    brackets = (
+        raw.count(b"{") + raw.count(b"[") if isinstance(raw, bytes) else raw.count("{") + raw.count("[")
+    )
+    if brackets > EVENT_DEPTH_MAX and _too_deep(document):
+        raise InvalidEvent(f"objects and lists nest deeper than {EVENT_DEPTH_MAX} levels", code="too_large")
     kind = document.get("type")
     adapter = BY_TYPE.get(kind) if isinstance(kind, str) else None
     try:

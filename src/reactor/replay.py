@@ -5,6 +5,12 @@ events: before an event at time T runs, every status expiry and automation
 tick due at or before T runs first, in time order (expiries before ticks at the
 same instant, automations by priority then id, profiles by id). So the output
 is a pure function of the input file and the configuration.
+
+Every line is accounted for: it is blank, or processed, or skipped as a
+duplicate, or one dead-letter record holding its raw text (a line that does not
+decode, or whose processing raised an unexpected error: `internal_error`, the
+profile's state left as it was). So `lines = blank + processed + duplicates +
+rejected` in the summary, and no input stops the run.
 """
 
 from __future__ import annotations
@@ -24,10 +30,11 @@ from reactor.config import Config, Reaction
 from reactor.engine import Outcome, next_due, process, run_due, schedule_event
 from reactor.errors import InvalidEvent
 from reactor.events import Event, decode_event
+from reactor.limits import EVENT_BYTES_MAX
 from reactor.schedules import Schedule
 from reactor.state import ProfileState
 
-__all__ = ["Replay", "ReplayStats", "dead_letter", "raw_fields", "read_lines"]
+__all__ = ["Replay", "ReplayStats", "dead_letter", "is_blank", "raw_fields", "read_lines"]
 
 
 def raw_fields(raw: bytes) -> dict[str, str]:
@@ -52,19 +59,57 @@ def dead_letter(
     return record
 
 
-def read_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, line without its newline), skipping blank lines."""
-    for number, line in enumerate(stream, start=1):
-        stripped = line.rstrip(b"\r\n")
-        if stripped.strip():
-            yield number, stripped
+#: What JSON counts as whitespace: a line of only these is blank.
+_BLANK = b" \t\r\n"
+_BOM = b"\xef\xbb\xbf"
+
+
+def is_blank(line: bytes) -> bool:
+    """Whether a line holds nothing but JSON whitespace (spaces, tabs, CR)."""
+    return not line.strip(_BLANK)
+
+
+def read_lines(stream: IO[bytes], *, blank: bool = False) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, line without its newline) for each line of
+    `stream`; blank lines (see `is_blank`) only when `blank` is set.
+
+    Memory stays bounded whatever the input: a line longer than
+    `EVENT_BYTES_MAX` is given as its first `EVENT_BYTES_MAX + 1` bytes, which
+    `decode_event` rejects as too large, and the rest of it is skipped unread
+    into memory. A UTF-8 byte order mark at the very start of the stream is
+    dropped (RFC 8259 lets a parser ignore it); anywhere else it is invalid JSON.
+    """
+    limit = EVENT_BYTES_MAX + 2  # the longest line that fits, with its CR LF
+    number = 0
+    while True:
+        line = stream.readline(limit)
+        if not line:
+            return
+        number += 1
+        if number == 1 and line.startswith(_BOM):
+            line = line[len(_BOM) :]
+        if len(line) >= limit and not line.endswith(b"\n"):
+            while True:  # skip the rest of an overlong line, in bounded pieces
+                rest = stream.readline(65_536)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            line = line[: EVENT_BYTES_MAX + 1]
+        line = line.rstrip(b"\r\n")
+        if blank or not is_blank(line):
+            yield number, line
 
 
 @dataclass
 class ReplayStats:
+    #: Non-blank lines (or messages) fed; each is processed, a duplicate or rejected.
     events: int = 0
+    blank: int = 0
+    #: Dead-lettered lines: not decodable, or an unexpected error (`internal_errors`).
     rejected: int = 0
     duplicates: int = 0
+    #: Unexpected errors, each dead-lettered as `internal_error`: of input
+    #: lines (also counted in `rejected`) and of time-driven work.
+    internal_errors: int = 0
     actions: int = 0
     reaction_failures: int = 0
     limited_sends: int = 0
@@ -129,19 +174,41 @@ class Replay:
             self.feed(raw, {"file": self.file_name, "line": number})
 
     def feed(self, raw: bytes, source: dict[str, Any]) -> None:
-        """Decode and process one event; a bad one becomes a dead-letter record."""
-        self.stats.events += 1
+        """Decode and process one line. A blank one is counted; a bad one, or one
+        whose processing raises an unexpected error, becomes one dead-letter
+        record with its raw bytes, and the profile keeps the state it had."""
+        stats = self.stats
+        if is_blank(raw):
+            stats.blank += 1
+            return
+        stats.events += 1
         try:
             event = decode_event(raw)
         except InvalidEvent as exc:
-            self.stats.rejected += 1
+            stats.rejected += 1
             self.on_reject(dead_letter(exc.as_dict(), source, raw))
+            return
+        except Exception as exc:  # a bug in decoding: this line's dead letter, not the run's end
+            stats.rejected += 1
+            self._internal_error(exc, raw, source)
             return
         if self.clock is None:
             self.clock = event.occurred_at
         elif event.occurred_at > self.clock:
             self.advance(event.occurred_at)
         self._run(event, raw, source)
+
+    def _internal_error(self, exc: Exception, raw: bytes, source: dict[str, Any]) -> None:
+        """Dead-letter what an unexpected error in the core stopped. Only the
+        core is guarded: an error of the caller's sinks (`on_action`, a closed
+        stdout) stops the run, as it should."""
+        self.stats.internal_errors += 1
+        error = {
+            "code": "internal_error",
+            "message": f"unexpected error: {type(exc).__name__}: {exc}"[:1000],
+            "path": "",
+        }
+        self.on_reject(dead_letter(error, source, raw))
 
     def finish(self, until: str | None = None) -> None:
         """Run the time-driven work due up to `until` (after the last event)."""
@@ -178,7 +245,12 @@ class Replay:
                 state = self.states.get(profile_id)
                 if state is not None and self._scheduled.get(profile_id) == next_expiry_at:
                     del self._scheduled[profile_id]
-                    outcome = run_due(state, self.config, next_expiry_at)
+                    source = {"expiry": next_expiry_at, "profile_id": profile_id}
+                    try:
+                        outcome = run_due(state, self.config, next_expiry_at)
+                    except Exception as exc:  # a bug: this profile's expiry is lost, not the run
+                        self._internal_error(exc, b"", source)
+                        continue
                     if outcome.state is None:  # a deleted profile's marker, at its end
                         del self.states[profile_id]
                     self._apply(outcome, raw=b"", source={})
@@ -224,12 +296,22 @@ class Replay:
             raw = orjson.dumps(
                 {"id": event.id, "type": event.type, "occurred_at": tick, "profile_id": profile_id}
             )
-            self._apply(process(event, self.states[profile_id], self.config), raw, source)
+            try:
+                outcome = process(event, self.states[profile_id], self.config)
+            except Exception as exc:  # a bug: this profile's tick is lost, not the run
+                self._internal_error(exc, raw, source)
+                continue
+            self._apply(outcome, raw, source)
 
     # --- output --------------------------------------------------------------
 
     def _run(self, event: Event, raw: bytes, source: dict[str, Any]) -> None:
-        outcome = process(event, self.states.get(event.profile_id), self.config)
+        try:
+            outcome = process(event, self.states.get(event.profile_id), self.config)
+        except Exception as exc:  # a bug in the core: this line's dead letter, old state kept
+            self.stats.rejected += 1
+            self._internal_error(exc, raw, source)
+            return
         if outcome.rejected is not None:  # a redemption that cannot be done: invalid input
             self.stats.rejected += 1
             self.on_reject(dead_letter(outcome.rejected, source, raw))
@@ -286,9 +368,13 @@ class Replay:
     def summary(self) -> dict[str, Any]:
         stats = self.stats
         return {
+            "lines": stats.blank + stats.events,
+            "blank": stats.blank,
             "events": stats.events,
+            "processed": stats.events - stats.rejected - stats.duplicates,
             "rejected": stats.rejected,
             "duplicates": stats.duplicates,
+            "internal_errors": stats.internal_errors,
             "actions": stats.actions,
             "actions_by_type": dict(sorted(stats.actions_by_type.items())),
             "reaction_failures": stats.reaction_failures,

@@ -14,9 +14,39 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-__all__ = ["Schedule"]
+__all__ = ["Schedule", "cron_problem"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why `expression` cannot be an automation's `schedule`, or None.
+
+    A schedule is standard cron: five fields (minute hour day month weekday) or
+    one of the @yearly … @hourly macros; croniter's seconds and year fields are
+    refused (ticks every second would run away; a year field can leave no future
+    run). A valid expression that matches no date (`0 0 30 2 *`, 30 February)
+    never fires, and is refused too: such a cron is periodic or never fires,
+    so one run found from any start is enough.
+    """
+    fields = expression.split()
+    if len(fields) == 1 and fields[0].startswith("@"):
+        if fields[0].lower() in _MACROS:
+            return None
+        return f"unknown cron macro {expression!r}: use one of {', '.join(_MACROS)} or 5 fields"
+    if len(fields) != 5:
+        return (
+            f"cron {expression!r} needs 5 fields (minute hour day month weekday), not {len(fields)}; "
+            "seconds and years are not supported"
+        )
+    if not croniter.is_valid(expression):
+        return f"invalid cron expression {expression!r}"
+    try:
+        croniter(expression, datetime(2000, 1, 1)).get_next(datetime)
+    except (ValueError, OverflowError):  # croniter's errors are ValueErrors
+        return f"cron {expression!r} never fires: no date matches it (such as 30 February)"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +66,8 @@ class Schedule:
         return f"once at {self.at}"
 
     def next_after(self, after: datetime) -> datetime | None:
-        """The first tick strictly after `after` (UTC), or None if there is none."""
+        """The first tick strictly after `after` (UTC), or None if there is none
+        (a cron that no date matches, which `cron_problem` refuses at load)."""
         if self.cron is not None:
             return self._next_cron(after)
         if self.every is not None:
@@ -47,7 +78,7 @@ class Schedule:
         assert self.at is not None
         return self.at if self.at > after else None
 
-    def _next_cron(self, after: datetime) -> datetime:
+    def _next_cron(self, after: datetime) -> datetime | None:
         # croniter (5.x, which faust's `mode` pins) misplaces ticks across a DST
         # change when given an aware time; iterate in naive local wall-clock time
         # and attach the zone ourselves. Near a fall-back repeated hour a local
@@ -55,7 +86,10 @@ class Schedule:
         zone = ZoneInfo(self.timezone)
         cursor = after.astimezone(zone).replace(tzinfo=None)
         while True:
-            cursor = croniter(self.cron, cursor).get_next(datetime)
+            try:
+                cursor = croniter(self.cron, cursor).get_next(datetime)
+            except (ValueError, OverflowError):  # croniter's errors are ValueErrors
+                return None  # no more matching dates (within croniter's search)
             tick: datetime = cursor.replace(tzinfo=zone).astimezone(UTC)
             if tick > after:
                 return tick

@@ -18,6 +18,7 @@ from reactor.actions import best_modifier, round_points
 from reactor.clock import seconds, shift
 from reactor.errors import RuleError
 from reactor.ledger import MULTIPLIER_OF, reversals
+from reactor.limits import amount_in_range, points_in_range
 from reactor.specs import (
     AchievementProgressStep,
     BenefitCreateStep,
@@ -160,7 +161,7 @@ def create_benefit(run: Run, step: Step) -> None:
 def create_reward(run: Run, step: Step) -> None:
     spec: RewardCreateStep = step.spec
     assert step.amount is not None
-    amount = round_money(step.amount.value(run.data(step.amount.reads)))
+    amount = round_money(amount_in_range(step.amount.value(run.data(step.amount.reads)), step.where))
     if amount <= 0:
         return  # nothing to issue (e.g. a percentage of a refund)
     currency = spec.currency
@@ -213,9 +214,10 @@ def award_points(run: Run, step: Step) -> None:
     held = run.held_specs()
     modifier = MULTIPLIER_OF.get(spec.kind)
     multiplier, used = best_modifier(held, modifier, 1) if held and modifier else (1, [])
-    points = round_points(base * multiplier)
+    points = round_points(points_in_range(base * multiplier, step.where))
     if points == 0:
         return
+    points_in_range(_balance(run, spec.kind) + points, step.where, "the point balance")
     add_points(run, spec.kind, points)
     run.emit(
         "points.award",

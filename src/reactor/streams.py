@@ -32,6 +32,7 @@ from typing import IO
 import orjson
 
 from reactor.clock import normalize_instant
+from reactor.limits import EVENT_BYTES_MAX
 
 __all__ = ["Input", "Output", "Progress", "open_input"]
 
@@ -52,15 +53,28 @@ def _occurred_at(raw: bytes) -> str:
         return ""
 
 
+#: A line longer than an event may be is kept to this many bytes (its dead
+#: letter's `raw`), so that a hostile line costs no more memory than that.
+_LINE_KEPT = EVENT_BYTES_MAX + 1
+_BOM = b"\xef\xbb\xbf"
+#: What JSON counts as whitespace: a line of only these is blank.
+_BLANK = b" \t\r"
+
+
 def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Lines (without their end) from a stream of byte chunks."""
-    rest = b""
+    """Lines (without their end) from a stream of byte chunks; a line past
+    `_LINE_KEPT` bytes is cut there, the rest of it never held in memory."""
+    head = b""  # the current line so far, at most _LINE_KEPT bytes of it
     for chunk in chunks:
-        parts = (rest + chunk).split(b"\n")
-        rest = parts.pop()
-        yield from parts
-    if rest:
-        yield rest
+        parts = chunk.split(b"\n")
+        for part in parts[:-1]:
+            line = head + part if head else part
+            yield line if len(line) <= _LINE_KEPT else line[:_LINE_KEPT]
+            head = b""
+        if len(head) < _LINE_KEPT:
+            head = (head + parts[-1])[:_LINE_KEPT]
+    if head:
+        yield head
 
 
 @dataclass
@@ -78,9 +92,13 @@ class Input:
 
     def _numbered(self, lines: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
         for number, line in enumerate(lines, start=1):
+            if number == 1 and line.startswith(_BOM):
+                line = line[len(_BOM) :]  # RFC 8259 lets a parser ignore a byte order mark
+            if len(line) > _LINE_KEPT:
+                line = line[:_LINE_KEPT]  # a file read whole: cut before anything reads it
             if line.endswith(b"\r"):
                 line = line[:-1]
-            if line.strip():
+            if line.strip(_BLANK):
                 yield number, line
             else:
                 self.blank += 1
