@@ -6,6 +6,8 @@ Exit codes: 0 success, 1 invalid input or configuration, 2 usage error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
@@ -83,15 +85,25 @@ def replay(
     deliver: Annotated[
         bool, typer.Option("--deliver", help="Also POST each target.send payload to its target (a dry run).")
     ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report", help="Also write a self-contained HTML report of what fired.", dir_okay=False
+        ),
+    ] = None,
 ) -> None:
     """Run the pipeline in-process on a JSON Lines file: actions to stdout,
     rejects to stderr, a summary line last on stderr."""
     from reactor.replay import Replay, read_lines
+    from reactor.report.tally import Tally
     from reactor.runtime import tune_gc
 
     until_at = _instant_option(until, "--until")
+    if report is not None:
+        _check_writable(report, "--report")
     loaded = _load(config)
     tune_gc()
+    tally = Tally() if report is not None else None
     out = sys.stdout.buffer
     err = sys.stderr.buffer
 
@@ -105,6 +117,8 @@ def replay(
         out.write(action.to_json() + b"\n")
         if deliver and action.type == "target.send":
             sends.append(action.as_dict())
+        if tally is not None:
+            tally.add(action)
 
     runner = Replay(loaded, on_action=on_action, on_reject=on_reject, file_name=file)
     stream = _open_input(file)
@@ -118,6 +132,11 @@ def replay(
     summary = runner.summary()
     if deliver:
         summary["deliveries"] = asyncio.run(_deliver(sends, loaded, on_reject))
+    if report is not None and tally is not None:
+        from reactor.report.html import replay_report
+
+        tally.close(runner.clock)
+        _write_report(report, replay_report(summary, tally, config=loaded, file=file))
     err.write(orjson.dumps({"summary": summary}) + b"\n")
     err.flush()
     if (
@@ -126,6 +145,24 @@ def replay(
         or summary.get("deliveries", {}).get("dead_letter")
     ):
         raise typer.Exit(1)
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Fail before a long run, not after it, when `path` cannot be written."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise _fail(f"{option} {path}: cannot write there (no such directory, or not writable)", 2)
+
+
+def _write_report(path: Path, html: str) -> None:
+    """Write the whole file or nothing (a temporary file renamed into place)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(html, encoding="utf-8")
+        temporary.replace(path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise _fail(f"cannot write {path}: {exc.strerror}") from None
 
 
 async def _deliver(sends: list[dict[str, Any]], loaded: Config, on_dead: Any) -> dict[str, int]:
@@ -181,6 +218,97 @@ def explain(
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     else:
         typer.echo(render_text(report))
+
+
+@app.command()
+def diff(
+    file: Annotated[str, typer.Argument(help="JSON Lines events, or - for stdin.")],
+    base: Annotated[
+        Path, typer.Option("--base", help="The configuration root before the change.", file_okay=False)
+    ],
+    config: ConfigOption = Path("."),
+    until: Annotated[
+        str | None, typer.Option(help="Run expiries and automations up to this time after the last event.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Show every row, not only those that differ.")
+    ] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write a self-contained HTML report, side by side.", dir_okay=False),
+    ] = None,
+) -> None:
+    """Replay FILE under the --base configuration and under --config, and
+    report what the change does: per reaction, per action type, per profile."""
+    import tempfile
+
+    from reactor.diff import as_dict, check_profile_actions, profile_actions, run_diff
+    from reactor.replay import read_lines
+    from reactor.report.text import render_diff_text
+    from reactor.runtime import tune_gc
+
+    until_at = _instant_option(until, "--until")
+    if html is not None:
+        _check_writable(html, "--html")
+    loaded: list[Config] = []
+    for root in (base, config):
+        with contextlib.suppress(typer.Exit):  # reported; check the other one too, then stop
+            loaded.append(_load(root))
+    if len(loaded) != 2:
+        raise typer.Exit(1)
+    tune_gc()
+    err = sys.stderr.buffer
+
+    def on_reject(record: dict[str, Any], side: str) -> None:
+        # A bad line is the same under both: say it once. A failed reaction
+        # says which configuration it failed under.
+        if "reaction_id" in record:
+            record = {**record, "config": side}
+        elif side != "base":
+            return
+        err.write(orjson.dumps(record) + b"\n")
+        err.flush()
+
+    with tempfile.TemporaryDirectory(prefix="reactor-diff-") as spool:
+        # The HTML lists each differing profile's actions, from a second
+        # replay of their lines only: standard input is kept for it.
+        name = file
+        if file == "-" and html is not None:
+            name = str(Path(spool) / "stdin.jsonl")
+            Path(name).write_bytes(sys.stdin.buffer.read())
+        stream = _open_input(name)
+        try:
+            result = run_diff(
+                loaded[0],
+                loaded[1],
+                read_lines(stream),
+                file_name=file,
+                until=until_at,
+                base_root=base,
+                new_root=config,
+                on_reject=on_reject,
+                keep=100 if html is not None else 10,
+            )
+        finally:
+            if stream is not sys.stdin.buffer:
+                stream.close()
+        if html is not None:
+            from reactor.report.html import PROFILES_SHOWN, diff_report
+
+            listed = [p.profile_id for p in result.profiles[:PROFILES_SHOWN]]
+            actions = {}
+            for side, side_config in (("base", loaded[0]), ("new", loaded[1])):
+                with open(name, "rb") as again:
+                    actions[side] = profile_actions(
+                        side_config, read_lines(again), listed, result.clock, file_name=file
+                    )
+            check_profile_actions(result, actions)
+            _write_report(html, diff_report(result, actions))
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(as_dict(result), option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        typer.echo(render_diff_text(result, show_all), nl=False)
 
 
 def _settings(config: Path | None = None) -> Settings:
