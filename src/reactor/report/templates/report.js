@@ -83,7 +83,7 @@
       low: 0,
       high: Math.max(high, 1),
       showPoint: labels.length <= 120,
-      lineSmooth: Chartist.Interpolation.step(),
+      lineSmooth: Chartist.Interpolation.none(),
       width: "100%",
       viewBox: {width: WIDTH, height: HEIGHT},
       chartPadding: {top: 10, right: 10, bottom: 0, left: 20},
