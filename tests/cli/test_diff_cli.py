@@ -62,7 +62,12 @@ def test_the_text_report_shows_only_what_differs(text_report: str):
     spend = next(line for line in reactions if line.lstrip().startswith("spend-reward-12m"))
     assert "17 -> 36 (+19)" in spend and "8 -> 14 (+6)" in spend and "9 -> 22 (+13)" in spend
     types = section(text_report, "Actions by type: 4 of 9 differ")
-    assert [line.split()[0] for line in types[1:]] == ["points.award", "reward.create", "tag.add", "target.send"]
+    assert [line.split()[0] for line in types[1:]] == [
+        "points.award",
+        "reward.create",
+        "tag.add",
+        "target.send",
+    ]
     assert "Profiles whose actions differ: 18 of 36 with actions (the first 10 by id)" in text_report
     # Columns line up: the kind column starts at the same place on every row,
     # and the right-aligned figures end where their header ends.
@@ -113,7 +118,9 @@ def test_standard_input_and_until(changed: Path):
 def test_an_invalid_configuration_is_reported_as_validate_does(tmp_path: Path, changed: Path):
     broken = write_config(
         tmp_path / "broken",
-        {"reactions/r.yaml": "reactions:\n  - id: x\n    on: [transaction.created]\n    whem: {}\n    actions: [{type: tag.add, tag: t}]\n"},
+        {
+            "reactions/r.yaml": "reactions:\n  - id: x\n    on: [transaction.created]\n    whem: {}\n    actions: [{type: tag.add, tag: t}]\n"
+        },
     )
     done = reactor("diff", "--base", str(broken), "--config", str(changed), EXAMPLES)
     assert done.returncode == 1
@@ -136,7 +143,9 @@ def test_bad_lines_are_said_once_and_failures_name_their_configuration(tmp_path:
         targets:
           - {id: hook, url: "http://127.0.0.1:9/", body: '{"name": {{ first_name | tojson }}}'}
     """
-    base = write_config(tmp_path / "base", {"reactions/r.yaml": rules.replace("{{ first_name | tojson }}", '"x"')})
+    base = write_config(
+        tmp_path / "base", {"reactions/r.yaml": rules.replace("{{ first_name | tojson }}", '"x"')}
+    )
     new = write_config(tmp_path / "new", {"reactions/r.yaml": rules})
     events = tmp_path / "events.jsonl"
     # The second profile has no first_name: the new template fails on it only.
@@ -162,7 +171,9 @@ def test_bad_lines_are_said_once_and_failures_name_their_configuration(tmp_path:
 def test_usage_errors(tmp_path: Path, changed: Path):
     missing = reactor("diff", "--config", str(changed), EXAMPLES)
     assert missing.returncode == 2 and "--base" in missing.stderr.decode()
-    nowhere = reactor("diff", "--base", ".", "--html", str(tmp_path / "no" / "such" / "dir" / "r.html"), EXAMPLES)
+    nowhere = reactor(
+        "diff", "--base", ".", "--html", str(tmp_path / "no" / "such" / "dir" / "r.html"), EXAMPLES
+    )
     assert nowhere.returncode == 2 and "cannot write there" in nowhere.stderr.decode()
     unreadable = reactor("diff", "--base", ".", str(tmp_path / "absent.jsonl"))
     assert unreadable.returncode == 2 and "absent.jsonl" in unreadable.stderr.decode()

@@ -79,7 +79,9 @@ def configs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Config]:
 
 def diff(configs: tuple[Config, Config], until: str | None = None, keep: int = 10):
     with EXAMPLES.open("rb") as stream:
-        return run_diff(*configs, read_lines(stream), file_name="examples/events.jsonl", until=until, keep=keep)
+        return run_diff(
+            *configs, read_lines(stream), file_name="examples/events.jsonl", until=until, keep=keep
+        )
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +139,12 @@ def test_per_reaction_counts_under_each(report):
     # last event, at which a profile's last purchase is over 90 days old and it
     # has no no-comms tag: 67 of them, p-010 twice 91+ days apart, p-004,
     # p-005, p-007, p-009, p-011 and p-035 once: 8 fired, 59 limited.
-    assert reactions["points-on-transaction"]["base"] == {"matched": 190, "fired": 190, "limited": 0, "failed": 0}
+    assert reactions["points-on-transaction"]["base"] == {
+        "matched": 190,
+        "fired": 190,
+        "limited": 0,
+        "failed": 0,
+    }
     assert reactions["win-back"]["kind"] == "automation"
     assert reactions["win-back"]["base"] == {"matched": 67, "fired": 8, "limited": 59, "failed": 0}
     same = {k for k, v in reactions.items() if v["status"] == "same"}
@@ -206,7 +213,18 @@ def test_profiles_whose_actions_differ(report):
     assert profiles["differ"] == 18
     assert profiles["with_actions"] == 36
     first = {p["profile_id"]: p for p in profiles["first"]}
-    assert list(first) == ["p-006", "p-007", "p-008", "p-012", "p-013", "p-015", "p-016", "p-017", "p-019", "p-020"]
+    assert list(first) == [
+        "p-006",
+        "p-007",
+        "p-008",
+        "p-012",
+        "p-013",
+        "p-015",
+        "p-016",
+        "p-017",
+        "p-019",
+        "p-020",
+    ]
     reward, send, bonus = "reward.create", "target.send", "points.award"
     assert brief(first["p-006"]["added"]) == sorted(
         [(bonus, "big-basket-bonus", f"evt-00{n}") for n in (17, 18, 19, 20, 21)]
@@ -225,7 +243,11 @@ def test_profiles_whose_actions_differ(report):
     assert first["p-008"]["added"] == []
     assert brief(first["p-008"]["removed"]) == [("tag.add", "black-friday-shopper", "evt-0028")]
     assert brief(first["p-020"]["added"]) == sorted(
-        [(bonus, "big-basket-bonus", "evt-0096"), (reward, "spend-reward-12m", "evt-0104"), (send, "spend-reward-12m", "evt-0104")]
+        [
+            (bonus, "big-basket-bonus", "evt-0096"),
+            (reward, "spend-reward-12m", "evt-0104"),
+            (send, "spend-reward-12m", "evt-0104"),
+        ]
     )
     assert brief(first["p-020"]["removed"]) == [("tag.add", "black-friday-shopper", "evt-0104")]
     for entry in first.values():  # each action appears as the replay of its side printed it
@@ -314,16 +336,27 @@ def test_fires_over_time_add_up_to_the_fired_counts(configs):
         ({"a": 1}, {"a": 2}, [("a", 1, 2)]),
         ({"a": 1}, {}, [("a", 1, MISSING)]),
         ({}, {"limit": {"per_profile": 1}}, [("limit", MISSING, {"per_profile": 1})]),
-        ({"limit": {"per_profile": 1, "window": None}}, {"limit": {"per_profile": 2, "window": "30d"}},
-         [("limit.per_profile", 1, 2), ("limit.window", None, "30d")]),
+        (
+            {"limit": {"per_profile": 1, "window": None}},
+            {"limit": {"per_profile": 2, "window": "30d"}},
+            [("limit.per_profile", 1, 2), ("limit.window", None, "30d")],
+        ),
         # A step inserted in a chain is one change, not one per later step.
-        ({"actions": [{"type": "tag.add"}, {"type": "target.send"}]},
-         {"actions": [{"type": "filter"}, {"type": "tag.add"}, {"type": "target.send"}]},
-         [("actions[0]", MISSING, {"type": "filter"})]),
-        ({"actions": [{"type": "tag.add", "tag": "a"}]}, {"actions": [{"type": "tag.add", "tag": "b"}]},
-         [("actions[0].tag", "a", "b")]),
-        ({"when": {">=": [{"var": "x"}, 1000]}}, {"when": {"<": [{"var": "x"}, 1000]}},
-         [("when.>=", [{"var": "x"}, 1000], MISSING), ("when.<", MISSING, [{"var": "x"}, 1000])]),
+        (
+            {"actions": [{"type": "tag.add"}, {"type": "target.send"}]},
+            {"actions": [{"type": "filter"}, {"type": "tag.add"}, {"type": "target.send"}]},
+            [("actions[0]", MISSING, {"type": "filter"})],
+        ),
+        (
+            {"actions": [{"type": "tag.add", "tag": "a"}]},
+            {"actions": [{"type": "tag.add", "tag": "b"}]},
+            [("actions[0].tag", "a", "b")],
+        ),
+        (
+            {"when": {">=": [{"var": "x"}, 1000]}},
+            {"when": {"<": [{"var": "x"}, 1000]}},
+            [("when.>=", [{"var": "x"}, 1000], MISSING), ("when.<", MISSING, [{"var": "x"}, 1000])],
+        ),
         ({"on": ["a"]}, {"on": ["a", "b"]}, [("on[1]", MISSING, "b")]),
     ],
 )

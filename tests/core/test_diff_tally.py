@@ -11,8 +11,15 @@ from reactor.actions import Action
 from reactor.report.tally import Tally
 
 
-def act(type_: str, at: str, profile: str = "p-1", reaction: str | None = None, id: str | None = None,
-        event: str | None = "e-1", **fields: Any) -> Action:
+def act(
+    type_: str,
+    at: str,
+    profile: str = "p-1",
+    reaction: str | None = None,
+    id: str | None = None,
+    event: str | None = "e-1",
+    **fields: Any,
+) -> Action:
     act.n += 1  # type: ignore[attr-defined]
     return Action(id or f"act-{act.n}", type_, profile, reaction, event, at, "v1", fields)  # type: ignore[attr-defined]
 
@@ -20,10 +27,25 @@ def act(type_: str, at: str, profile: str = "p-1", reaction: str | None = None, 
 act.n = 0  # type: ignore[attr-defined]
 
 
-def create(reward_id: str, at: str, amount: float, expires_at: str | None, currency: str = "AUD",
-           profile: str = "p-1") -> Action:
-    return act("reward.create", at, profile, "r", id=reward_id, amount=amount, currency=currency,
-               expires_at=expires_at, modifiers=[])
+def create(
+    reward_id: str,
+    at: str,
+    amount: float,
+    expires_at: str | None,
+    currency: str = "AUD",
+    profile: str = "p-1",
+) -> Action:
+    return act(
+        "reward.create",
+        at,
+        profile,
+        "r",
+        id=reward_id,
+        amount=amount,
+        currency=currency,
+        expires_at=expires_at,
+        modifiers=[],
+    )
 
 
 def feed(*actions: Action, clock: str | None = None) -> Tally:
@@ -39,11 +61,21 @@ def test_liability_follows_issue_redemption_and_expiry():
         create("A", "2026-01-01T10:00:00Z", 20, "2026-01-10T10:00:00Z"),
         create("B", "2026-01-02T10:00:00Z", 15.5, None),
         # 5 from A (nearest expiry first), then A's 15 left expires on the 10th.
-        act("reward.redeem", "2026-01-03T10:00:00Z", redemption_id="x", amount=5,
-            consumed=[{"reward": "A", "amount": 5}]),
+        act(
+            "reward.redeem",
+            "2026-01-03T10:00:00Z",
+            redemption_id="x",
+            amount=5,
+            consumed=[{"reward": "A", "amount": 5}],
+        ),
         # Redeemed past B's balance? Never: the engine rejects that; 10.25 of B here.
-        act("reward.redeem", "2026-01-12T09:00:00Z", redemption_id="y", amount=10.25,
-            consumed=[{"reward": "B", "amount": 10.25}]),
+        act(
+            "reward.redeem",
+            "2026-01-12T09:00:00Z",
+            redemption_id="y",
+            amount=10.25,
+            consumed=[{"reward": "B", "amount": 10.25}],
+        ),
         clock="2026-01-20T00:00:00Z",
     )
     assert tally.liability == {
@@ -51,13 +83,19 @@ def test_liability_follows_issue_redemption_and_expiry():
             ("2026-01-01", 2000),
             ("2026-01-02", 3550),
             ("2026-01-03", 3050),
-            ("2026-01-10", 1550),   # A's 15.00 left at its expiry
+            ("2026-01-10", 1550),  # A's 15.00 left at its expiry
             ("2026-01-12", 525),
         ]
     }
     totals = tally.rewards["AUD"].as_dict()
-    assert totals == {"count": 2, "issued": 35.5, "redeemed": 15.25, "expired": 15.0, "forgotten": 0.0,
-                      "outstanding": 5.25}
+    assert totals == {
+        "count": 2,
+        "issued": 35.5,
+        "redeemed": 15.25,
+        "expired": 15.0,
+        "forgotten": 0.0,
+        "outstanding": 5.25,
+    }
 
 
 def test_a_reward_expire_action_settles_the_reward_once():
@@ -77,8 +115,13 @@ def test_a_reward_counts_while_unexpired_only():
     # redemption at the very expiry instant finds nothing of it left.
     tally = feed(
         create("A", "2026-01-01T00:00:00Z", 10, "2026-01-05T00:00:00Z"),
-        act("reward.redeem", "2026-01-05T00:00:00Z", redemption_id="x", amount=3,
-            consumed=[{"reward": "A", "amount": 3}]),
+        act(
+            "reward.redeem",
+            "2026-01-05T00:00:00Z",
+            redemption_id="x",
+            amount=3,
+            consumed=[{"reward": "A", "amount": 3}],
+        ),
     )
     assert tally.rewards["AUD"].redeemed == 0
     assert tally.rewards["AUD"].expired == 1000
@@ -100,10 +143,14 @@ def test_currencies_apart_and_purged_profiles_leave_the_liability():
 
 
 def test_expiries_after_the_last_action_run_at_the_end_clock():
-    tally = feed(create("A", "2026-01-01T00:00:00Z", 10, "2026-01-03T00:00:00Z"), clock="2026-02-01T00:00:00Z")
+    tally = feed(
+        create("A", "2026-01-01T00:00:00Z", 10, "2026-01-03T00:00:00Z"), clock="2026-02-01T00:00:00Z"
+    )
     assert tally.liability["AUD"] == [("2026-01-01", 1000), ("2026-01-03", 0)]
     assert (tally.first_day, tally.last_day) == ("2026-01-01", "2026-02-01")
-    early = feed(create("A", "2026-01-01T00:00:00Z", 10, "2026-01-03T00:00:00Z"), clock="2026-01-02T00:00:00Z")
+    early = feed(
+        create("A", "2026-01-01T00:00:00Z", 10, "2026-01-03T00:00:00Z"), clock="2026-01-02T00:00:00Z"
+    )
     assert early.liability["AUD"] == [("2026-01-01", 1000)]
     assert early.liability_at_end() == {"AUD": 10.0}
 
@@ -113,7 +160,9 @@ def test_points_by_kind_are_net():
         act("points.award", "2026-01-01T00:00:00Z", kind="tier", points=130, modifiers=[]),
         act("points.award", "2026-01-01T00:00:00Z", kind="reward", points=1300, modifiers=[]),
         act("points.award", "2026-01-02T00:00:00Z", kind="tier", points=-30, modifiers=[]),  # a refund
-        act("points.award", "2026-01-03T00:00:00Z", kind="reward", points=-500, redemption_id="r", balance=800),
+        act(
+            "points.award", "2026-01-03T00:00:00Z", kind="reward", points=-500, redemption_id="r", balance=800
+        ),
         act("points.award", "2026-01-03T00:00:00Z", kind="action", points=7, modifiers=[]),
     )
     assert tally.points == {"tier": 100, "reward": 800, "action": 7}
@@ -135,6 +184,11 @@ def test_fires_are_runs_of_one_reaction_event_and_profile():
     )
     assert tally.fires == {"r1": {"2026-01-01": 2, "2026-01-02": 1}, "r2": {"2026-01-01": 1}}
     assert tally.types_by_day["tag.add"] == {"2026-01-01": 2, "2026-01-02": 1}
-    assert tally.by_type == {"status.apply": 1, "benefit.create": 1, "target.send": 1, "tag.add": 3,
-                             "status.remove": 1}
+    assert tally.by_type == {
+        "status.apply": 1,
+        "benefit.create": 1,
+        "target.send": 1,
+        "tag.add": 3,
+        "status.remove": 1,
+    }
     assert tally.profiles == {"p-1", "p-2"}

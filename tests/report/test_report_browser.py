@@ -43,13 +43,17 @@ EXAMPLES = "examples/events.jsonl"
 
 
 def reactor(*args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "reactor", *args], cwd=REPO, capture_output=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "reactor", *args], cwd=REPO, capture_output=True, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: `apt-get install -y chromium` (Debian's package; .ci/run installs it)")
+        pytest.fail(
+            "Chromium is missing: `apt-get install -y chromium` (Debian's package; .ci/run installs it)"
+        )
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
         yield launched
@@ -65,7 +69,9 @@ class Opened:
         self.url = path.as_uri()
         self.requests: list[str] = []
         self.errors: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type in ("error", "warning") else None)
+        self.page.on(
+            "console", lambda m: self.errors.append(m.text) if m.type in ("error", "warning") else None
+        )
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.route("**/*", self.route)
         self.page.goto(self.url)
@@ -278,7 +284,9 @@ def test_the_diff_report_in_chromium(browser: Browser, diff_run, tmp_path: Path)
         targets = cells(page, "targets-table", "data-target")
         for target_id, row in report["targets"].items():
             for side in ("base", "new"):
-                assert {m: number(targets[target_id][f"{m}/{side}"]) for m in ("sent", "limited")} == row[side]
+                assert {m: number(targets[target_id][f"{m}/{side}"]) for m in ("sent", "limited")} == row[
+                    side
+                ]
 
         # The differing profiles: all 18 listed (up to 100 are), the first ten
         # with the counts of --json, each linked to its actions under both.

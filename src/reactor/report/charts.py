@@ -199,13 +199,15 @@ def chart_data(
         return {"unit": "day", "describe": "", "labels": [], "sides": {}, "spark": {}}
     periods = periods_between(min(days), max(days))
     index = day_index(periods)
-    reactions = top_keys([_totals(t.fires) for t in tallies.values()], prefer_reactions)
-    types = top_keys([_totals(t.types_by_day) for t in tallies.values()], prefer_types)
+    fires = {name: t.fires for name, t in tallies.items()}  # computed once: they are properties
+    by_type = {name: t.types_by_day for name, t in tallies.items()}
+    reactions = top_keys([_totals(f) for f in fires.values()], prefer_reactions)
+    types = top_keys([_totals(t) for t in by_type.values()], prefer_types)
     currencies = sorted({c for t in tallies.values() for c in t.liability})
     sides = {
         name: {
-            "fires": _series(periods, index, tally.fires, reactions, "other reactions ({n})"),
-            "types": _series(periods, index, tally.types_by_day, types, "other types ({n})"),
+            "fires": _series(periods, index, fires[name], reactions, "other reactions ({n})"),
+            "types": _series(periods, index, by_type[name], types, "other types ({n})"),
             "liability": [
                 {
                     "name": currency,
@@ -217,9 +219,9 @@ def chart_data(
         }
         for name, tally in tallies.items()
     }
-    every = sorted({r for t in tallies.values() for r in t.fires})
+    every = sorted({r for f in fires.values() for r in f})
     spark = {
-        reaction: {name: per_period(periods, t.fires.get(reaction, {}), index) for name, t in tallies.items()}
+        reaction: {name: per_period(periods, f.get(reaction, {}), index) for name, f in fires.items()}
         for reaction in every
     }
     return {

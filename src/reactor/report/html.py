@@ -170,10 +170,8 @@ def diff_report(result: DiffResult, actions: Mapping[str, Mapping[str, list[Acti
     `actions` is `profile_actions` for both sides."""
     rows = rule_rows(result)
     prefer = [r for r, row in sorted(rows.items(), key=_change_size) if row["differs"]]
-    types = {
-        t: (result.base.tally.by_type.get(t, 0), result.new.tally.by_type.get(t, 0))
-        for t in sorted(set(result.base.tally.by_type) | set(result.new.tally.by_type))
-    }
+    base_types, new_types = result.base.tally.by_type, result.new.tally.by_type
+    types = {t: (base_types.get(t, 0), new_types.get(t, 0)) for t in sorted(set(base_types) | set(new_types))}
     by_change = sorted(types.items(), key=lambda kv: (-abs(kv[1][1] - kv[1][0]), kv[0]))
     prefer_types = [t for t, (b, n) in by_change if b != n]
     charts = chart_data({"base": result.base.tally, "new": result.new.tally}, prefer, prefer_types)

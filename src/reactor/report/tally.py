@@ -17,6 +17,7 @@ Amounts are kept in whole cents so that sums do not drift.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,18 +70,9 @@ class _Reward:
 class Tally:
     """Aggregates of a stream of actions. Feed it with `add`, then `close`."""
 
-    actions: int = 0
-    by_type: dict[str, int] = field(default_factory=dict)
     #: kind -> net points (refunds and redemptions count negative)
     points: dict[str, int] = field(default_factory=dict)
     rewards: dict[str, RewardTotals] = field(default_factory=dict)
-    #: reaction id -> UTC day (YYYY-MM-DD) -> fires that day. A fire is one run
-    #: of a reaction's chain that emitted actions: consecutive actions of the
-    #: same reaction, event and profile (a chain's actions are never
-    #: interleaved with another's).
-    fires: dict[str, dict[str, int]] = field(default_factory=dict)
-    #: action type -> UTC day -> actions that day
-    types_by_day: dict[str, dict[str, int]] = field(default_factory=dict)
     #: currency -> [(UTC day, liability in cents at the end of that day)], in
     #: time order, one entry per day on which it changed
     liability: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
@@ -88,6 +80,10 @@ class Tally:
     profiles: set[str] = field(default_factory=set)
     first_day: str | None = None
     last_day: str | None = None
+    # Flat counters, one dict operation per action (this runs for every action
+    # of a replay): (type, day) -> actions, (reaction id, day) -> fires.
+    _types: dict[tuple[str, str], int] = field(default_factory=dict)
+    _fires: dict[tuple[str, str], int] = field(default_factory=dict)
     _last_fire: tuple[str | None, str | None, str] | None = None
     _active: dict[str, _Reward] = field(default_factory=dict)
     _expiring: list[tuple[str, str]] = field(default_factory=list)
@@ -97,32 +93,52 @@ class Tally:
         """Count one action (in output order, that is in time order)."""
         kind = action.type
         day = action.at[:10]
-        self.actions += 1
-        self.by_type[kind] = self.by_type.get(kind, 0) + 1
-        per_day = self.types_by_day.get(kind)
-        if per_day is None:
-            per_day = self.types_by_day[kind] = {}
-        per_day[day] = per_day.get(day, 0) + 1
-        if self.first_day is None:
-            self.first_day = day
-        self.last_day = day
+        key = (kind, day)
+        types = self._types
+        types[key] = types.get(key, 0) + 1
+        if day != self.last_day:
+            if self.first_day is None:
+                self.first_day = day
+            self.last_day = day
         self.profiles.add(action.profile_id)
         reaction_id = action.reaction_id
-        if reaction_id is not None:
+        if reaction_id is None:
+            self._last_fire = None
+        else:
             fire = (reaction_id, action.event_id, action.profile_id)
             if fire != self._last_fire:
                 self._last_fire = fire
-                fires = self.fires.get(reaction_id)
-                if fires is None:
-                    fires = self.fires[reaction_id] = {}
-                fires[day] = fires.get(day, 0) + 1
-        else:
-            self._last_fire = None
-        if kind == "points.award":
-            fields = action.fields
-            self.points[fields["kind"]] = self.points.get(fields["kind"], 0) + fields["points"]
-        elif kind in _REWARD_ACTIONS:
-            _REWARD_ACTIONS[kind](self, action)
+                key = (reaction_id, day)
+                fires = self._fires
+                fires[key] = fires.get(key, 0) + 1
+        special = _SPECIAL.get(kind)
+        if special is not None:
+            special(self, action)
+
+    @property
+    def actions(self) -> int:
+        return sum(self._types.values())
+
+    @property
+    def by_type(self) -> dict[str, int]:
+        """Action type -> actions."""
+        out: dict[str, int] = {}
+        for (kind, _), n in self._types.items():
+            out[kind] = out.get(kind, 0) + n
+        return dict(sorted(out.items()))
+
+    @property
+    def types_by_day(self) -> dict[str, dict[str, int]]:
+        """Action type -> UTC day (YYYY-MM-DD) -> actions that day."""
+        return _nest(self._types)
+
+    @property
+    def fires(self) -> dict[str, dict[str, int]]:
+        """Reaction id -> UTC day -> fires that day. A fire is one run of a
+        reaction's chain that emitted actions: consecutive actions of the same
+        reaction, event and profile (a chain's actions are never interleaved
+        with another's)."""
+        return _nest(self._fires)
 
     def close(self, clock: str | None) -> None:
         """The run ended at `clock`: rewards whose expiry is at or before it
@@ -165,6 +181,10 @@ class Tally:
             series[-1] = (day, value)
         else:
             series.append((day, value))
+
+    def _points(self, action: Action) -> None:
+        fields = action.fields
+        self.points[fields["kind"]] = self.points.get(fields["kind"], 0) + fields["points"]
 
     def _create(self, action: Action) -> None:
         self._expire_until(action.at)
@@ -215,7 +235,16 @@ class Tally:
                 self._record(reward.currency, action.at[:10])
 
 
-_REWARD_ACTIONS = {
+def _nest(flat: dict[tuple[str, str], int]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for (key, day), n in flat.items():
+        out.setdefault(key, {})[day] = n
+    return out
+
+
+#: The action types that count beyond their number.
+_SPECIAL: dict[str, Callable[[Tally, Action], None]] = {
+    "points.award": Tally._points,
     "reward.create": Tally._create,
     "reward.redeem": Tally._redeem,
     "reward.expire": Tally._expire,
