@@ -21,7 +21,9 @@ from reactor.config import Config, load_config
 from reactor.errors import ConfigError, InvalidEvent
 
 if TYPE_CHECKING:
+    from reactor.replay import Replay
     from reactor.settings import Settings
+    from reactor.streams import Input, Output
 
 __all__ = ["app", "main"]
 
@@ -94,9 +96,10 @@ def replay(
 ) -> None:
     """Run the pipeline in-process on a JSON Lines file: actions to stdout,
     rejects to stderr, a summary line last on stderr."""
-    from reactor.replay import Replay, read_lines
+    from reactor.replay import Replay
     from reactor.report.tally import Tally
     from reactor.runtime import tune_gc
+    from reactor.streams import Output, open_input
 
     until_at = _instant_option(until, "--until")
     if report is not None:
@@ -104,47 +107,73 @@ def replay(
     loaded = _load(config)
     tune_gc()
     tally = Tally() if report is not None else None
-    out = sys.stdout.buffer
-    err = sys.stderr.buffer
-
-    def on_reject(record: dict[str, Any]) -> None:
-        err.write(orjson.dumps(record) + b"\n")
-        err.flush()
-
+    try:
+        source = open_input(file)
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror}", 2) from None
+    output = Output(sys.stdout.buffer, sys.stderr.buffer)
     sends: list[dict[str, Any]] = []
 
+    def on_reject(record: dict[str, Any]) -> None:
+        output.reject(orjson.dumps(record) + b"\n")
+
     def on_action(action: Action) -> None:
-        out.write(action.to_json() + b"\n")
+        output.action(action.to_json() + b"\n")
         if deliver and action.type == "target.send":
             sends.append(action.as_dict())
         if tally is not None:
             tally.add(action)
 
     runner = Replay(loaded, on_action=on_action, on_reject=on_reject, file_name=file)
-    stream = _open_input(file)
-    try:
-        runner.feed_lines(read_lines(stream))
-        runner.finish(until_at)
-    finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()
-        out.flush()
+    interrupted = _feed(runner, source, output, until_at)
     summary = runner.summary()
-    if deliver:
+    summary["blank"], summary["reordered"] = source.blank, source.reordered
+    if deliver and not interrupted:
         summary["deliveries"] = asyncio.run(_deliver(sends, loaded, on_reject))
-    if report is not None and tally is not None:
+        output.flush()
+    if interrupted:
+        summary["interrupted"] = True
+    elif report is not None and tally is not None:
         from reactor.report.html import replay_report
 
         tally.close(runner.clock)
         _write_report(report, replay_report(summary, tally, config=loaded, file=file))
-    err.write(orjson.dumps({"summary": summary}) + b"\n")
-    err.flush()
+    sys.stderr.buffer.write(orjson.dumps({"summary": summary}) + b"\n")
+    sys.stderr.buffer.flush()
+    if interrupted:
+        raise typer.Exit(130)
     if (
         summary["rejected"]
         or summary["reaction_failures"]
         or summary.get("deliveries", {}).get("dead_letter")
     ):
         raise typer.Exit(1)
+
+
+def _feed(runner: Replay, source: Input, output: Output, until: str | None) -> bool:
+    """Run every line of `source`, then the time-driven work up to `until`;
+    True if Ctrl-C stopped it first (the summary then says what was done)."""
+    from reactor.streams import Progress, live
+
+    progress = Progress(sys.stderr.buffer, None)
+    try:
+        lines = source.lines()
+        progress.total = source.total
+        if not source.sorted_whole:
+            lines = live(lines, output)
+        for count, (number, raw) in enumerate(lines, start=1):
+            runner.feed(raw, {"file": source.name, "line": number})
+            if not count & 1023:
+                progress.update(count, runner.clock)
+        runner.finish(until)
+    except KeyboardInterrupt:
+        return True  # CONTRACT §11: Ctrl-C prints the summary of what was done
+    finally:
+        progress.clear()
+        output.flush()
+        if source.stream is not sys.stdin.buffer:
+            source.stream.close()
+    return False
 
 
 def _check_writable(path: Path, option: str) -> None:
@@ -244,9 +273,9 @@ def diff(
     import tempfile
 
     from reactor.diff import as_dict, check_profile_actions, profile_actions, run_diff
-    from reactor.replay import read_lines
     from reactor.report.text import render_diff_text
     from reactor.runtime import tune_gc
+    from reactor.streams import open_input
 
     until_at = _instant_option(until, "--until")
     if html is not None:
@@ -271,18 +300,21 @@ def diff(
         err.flush()
 
     with tempfile.TemporaryDirectory(prefix="reactor-diff-") as spool:
-        # The HTML lists each differing profile's actions, from a second
-        # replay of their lines only: standard input is kept for it.
+        # Both runs need the whole input, in `occurred_at` order as replay runs a
+        # file, and the HTML a second pass: standard input is kept in a file.
         name = file
-        if file == "-" and html is not None:
+        if file == "-":
             name = str(Path(spool) / "stdin.jsonl")
             Path(name).write_bytes(sys.stdin.buffer.read())
-        stream = _open_input(name)
         try:
+            source = open_input(name)
+        except OSError as exc:
+            raise _fail(f"cannot read {file}: {exc.strerror}", 2) from None
+        with source.stream:
             result = run_diff(
                 loaded[0],
                 loaded[1],
-                read_lines(stream),
+                source.lines(),
                 file_name=file,
                 until=until_at,
                 base_root=base,
@@ -290,18 +322,18 @@ def diff(
                 on_reject=on_reject,
                 keep=100 if html is not None else 10,
             )
-        finally:
-            if stream is not sys.stdin.buffer:
-                stream.close()
+        for side in (result.base, result.new):
+            side.summary["blank"], side.summary["reordered"] = source.blank, source.reordered
         if html is not None:
             from reactor.report.html import PROFILES_SHOWN, diff_report
 
             listed = [p.profile_id for p in result.profiles[:PROFILES_SHOWN]]
             actions = {}
-            for side, side_config in (("base", loaded[0]), ("new", loaded[1])):
-                with open(name, "rb") as again:
-                    actions[side] = profile_actions(
-                        side_config, read_lines(again), listed, result.clock, file_name=file
+            for side_name, side_config in (("base", loaded[0]), ("new", loaded[1])):
+                again = open_input(name)
+                with again.stream:
+                    actions[side_name] = profile_actions(
+                        side_config, again.lines(), listed, result.clock, file_name=file
                     )
             check_profile_actions(result, actions)
             _write_report(html, diff_report(result, actions))

@@ -181,7 +181,7 @@ class ContextView:
         return {"point_balance": self.state.point_balance}
 
     def _tier_points(self) -> dict[str, Any]:
-        return {"tier_points_12m": self.state.tier_points_12m(self.now)}
+        return {"tier_points_12m": self.state.tier_points_12m()}
 
     def _reward_balance(self) -> dict[str, Any]:
         return {"reward_balance": self.state.reward_balance(self.now)}

@@ -26,7 +26,7 @@ from itertools import compress
 from typing import Any
 
 from reactor.actions import Action, ReactionFailure, action_id, best_modifier, round_points
-from reactor.clock import shift
+from reactor.clock import seconds, shift
 from reactor.config import Config, Dependents, Reaction, Step
 from reactor.context import PARTS, ContextView, profile_view
 from reactor.errors import RuleError, TemplateError
@@ -294,6 +294,7 @@ class _Run:
             for benefit in self.state.benefits:
                 if benefit[3] == spec.handle:
                     benefit[2] = expires
+            self.state.sort_benefits()
             self.emit("status.apply", {"status": spec.handle, "expires_at": expires})
             self.changed("statuses")
             return
@@ -306,7 +307,7 @@ class _Run:
         self.state.statuses[spec.handle] = [self.now, expires]
         self.emit("status.apply", {"status": spec.handle, "expires_at": expires})
         for grant in spec.grants:
-            self.state.benefits.append([grant, self.now, expires, spec.handle])
+            self.state.add_benefit([grant, self.now, expires, spec.handle])
             self.emit(
                 "benefit.create",
                 {"benefit": grant, "expires_at": expires, "granted_by": spec.handle, "modifiers": []},
@@ -327,6 +328,7 @@ class _Run:
             self.id_key, self.position = f"expired:{handle}:{expires}", 0
             self.remove_status(handle, "expired", at=expires)
             self.event_id, self.id_key = saved
+        self.state.drop_expired(until)
 
     # --- snapshot and transaction --------------------------------------------------
 
@@ -355,18 +357,19 @@ class _Run:
                     if (grant, handle) not in granted:
                         benefits.append([grant, self.now, expires, handle])
             state.benefits = benefits
+            state.sort_benefits()
         self.reset_context()
 
     def take_transaction(self, transaction: dict[str, Any]) -> bool:
         """Count the transaction; False if it was already counted."""
-        key = f"{transaction.get('system') or ''}\x1f{transaction['id']}"
-        if self.state.seen_transaction(key):
+        system, txn_id = transaction.get("system") or "", transaction["id"]
+        if self.state.seen_transaction(f"{system}\x1f{txn_id}"):
             return False
         location = transaction.get("location")
         location_id = location.get("id") if isinstance(location, dict) else None
         assert self.event.transaction_at is not None
         self.state.record_transaction(
-            key, self.event.transaction_at, float(transaction["total"]), location_id
+            system, txn_id, self.event.transaction_at, float(transaction["total"]), location_id
         )
         self.reset_context()
         return True
@@ -520,7 +523,7 @@ class _Run:
         benefit = self.config.benefits[step.spec.benefit]
         expires, used = self._expiry(benefit.valid_for, "benefit_extra_days")
         self.touch("benefits")
-        self.state.benefits.append([benefit.handle, self.now, expires, None])
+        self.state.add_benefit([benefit.handle, self.now, expires, None])
         self.emit(
             "benefit.create",
             {"benefit": benefit.handle, "expires_at": expires, "granted_by": None, "modifiers": used},
@@ -545,7 +548,7 @@ class _Run:
                 )
         expires, used = self._expiry(spec.valid_for, "reward_extra_days")
         self.touch("rewards")
-        self.state.rewards.append([amount, currency, self.now, expires])
+        self.state.add_reward([amount, currency, self.now, expires])
         self.emit(
             "reward.create",
             {"amount": amount, "currency": currency, "expires_at": expires, "modifiers": used},
@@ -565,7 +568,7 @@ class _Run:
         state = self.state
         if spec.kind == "tier":
             self.touch("tier_points")
-            state.tier_points.append([self.now, points])
+            state.tier_points.append([seconds(self.now), points])
             self.changed("tier_points")
         else:
             self.touch("point_balance")
@@ -623,6 +626,9 @@ def process(
     if event.type == PROFILE_DELETED:
         return Outcome(state=None)
     current = state.derive() if state is not None else ProfileState(event.profile_id)
+    # The clock first: what fell out of the windows (the dedupe window
+    # included) is forgotten before the event is looked at.
+    current.advance_clock(event.occurred_at)
     if event.type != SCHEDULE and current.seen_event(event.id):
         return Outcome(state=state, skipped="duplicate_event")
     run = _Run(event, current, config, observe)
@@ -630,16 +636,15 @@ def process(
     if event.type == PROFILE_UPDATED:
         run.take_snapshot(event.data["profile"])
     elif event.type == TRANSACTION_CREATED and not run.take_transaction(event.data["transaction"]):
-        current.remember_event(event.id)
+        current.remember_event(event.id, event.occurred_at)
         return Outcome(state=current, actions=tuple(run.actions), skipped="duplicate_transaction")
-    current.advance_clock(event.occurred_at)
     if event.type == SCHEDULE:
         automation = config.automations.get(event.data["automation"])
         if automation is not None and automation.enabled:
             run.run_reaction(automation)
     else:
         run.run_reactions(event.type)
-        run.state.remember_event(event.id)
+        run.state.remember_event(event.id, event.occurred_at)
     return run.outcome()
 
 
