@@ -16,7 +16,12 @@ reactor), measured two ways:
 
 Goals (issue #14): diff <= 2.2x one replay; the report adds <= 10 % to a replay.
 
-    python benchmarks/diff.py [--events 20000] [--profiles 2000] [--reactions 100] [--rounds 3]
+    python benchmarks/diff.py [--events 20000] [--profiles 2000] [--reactions 100] [--rounds 5]
+                              [--instructions]
+
+`--instructions` also counts the instructions each in-process workload
+executes, with valgrind's callgrind in a child process: exact and repeatable
+however busy the machine is (valgrind runs Python some 50x slower: minutes).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import gc
 import io
+import os
 import random
 import resource
 import subprocess
@@ -137,60 +143,138 @@ def command(*args: str) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+WORKS = ("none", "replay", "report", "diff", "diff-html")
+#: What --instructions counts (diff-html, with no goal, would double the time).
+COUNTED = ("none", "replay", "report", "diff")
+
+
+def setup(args: argparse.Namespace, tmp: Path) -> tuple[Config, Config, list[bytes], Path, Path]:
+    rng = random.Random(42)
+    base_root, new_root = tmp / "base", tmp / "new"
+    base = write_config(base_root, args.reactions, rng)
+    lines = generate_events(args.events, args.profiles, rng)
+    new = changed_config(base_root, new_root)
+    return base, new, lines, base_root, new_root
+
+
+def work(name: str, base: Config, new: Config, lines: list[bytes]) -> Any:
+    if name == "replay":
+        return replay(base, lines, report=False)
+    if name == "report":
+        return replay(base, lines, report=True)
+    if name == "diff":
+        return diff(base, new, lines, html=False)
+    if name == "diff-html":
+        return diff(base, new, lines, html=True)
+    return None
+
+
+def instructions(args: argparse.Namespace) -> dict[str, int]:
+    """Instructions executed by each workload, counted by valgrind (callgrind)
+    in a child process: exact and repeatable, whatever else the machine runs.
+    The set-up (events, configurations) is counted alone and taken off."""
+    counts = {}
+    for name in COUNTED:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "callgrind.out"
+            child = [
+                "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                sys.executable, __file__, "--work", name,
+                "--events", str(args.events), "--profiles", str(args.profiles), "--reactions", str(args.reactions),
+            ]  # fmt: skip
+            env = {**os.environ, "PYTHONHASHSEED": "0"}
+            subprocess.run(child, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+            totals = next(line for line in out.read_text().splitlines() if line.startswith("totals:"))
+            counts[name] = int(totals.split()[1])
+    return {name: counts[name] - counts["none"] for name in COUNTED if name != "none"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--profiles", type=int, default=2_000)
     parser.add_argument("--reactions", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=3, help="best of N for each measurement")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds; the least time of each counts"
+    )
+    parser.add_argument("--instructions", action="store_true", help="also count instructions with valgrind")
+    parser.add_argument("--no-timing", action="store_true", help="with --instructions: count only")
+    parser.add_argument("--work", choices=WORKS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     tune_gc()  # as the commands run
-    rng = random.Random(42)
+    if args.work is not None:  # a child of `instructions`
+        with tempfile.TemporaryDirectory() as tmp:
+            base, new, lines, _, _ = setup(args, Path(tmp))
+            work(args.work, base, new, lines)
+        return
     print(f"diff benchmark: {args.events} events, {args.profiles} profiles, {args.reactions} reactions")
+    if args.no_timing and args.instructions:
+        counts = instructions(args)
+        for name in ("replay", "report", "diff"):
+            print(
+                f"    {name:<10} {counts[name] / 1e9:7.2f} G instructions   {counts[name] / counts['replay']:6.3f}"
+            )
+        return
+    times: dict[str, list[float]] = {name: [] for name in WORKS[1:]}
+    commands: dict[str, list[float]] = {"replay": [], "report": [], "diff": []}
     with tempfile.TemporaryDirectory() as tmp:
-        base_root, new_root = Path(tmp) / "base", Path(tmp) / "new"
-        base = write_config(base_root, args.reactions, rng)
-        lines = generate_events(args.events, args.profiles, rng)
-        new = changed_config(base_root, new_root)
+        base, new, lines, base_root, new_root = setup(args, Path(tmp))
         events = Path(tmp) / "events.jsonl"
         events.write_bytes(b"\n".join(lines) + b"\n")
-
-        t_replay, _ = best(args.rounds, lambda: replay(base, lines, report=False))
-        t_report, size = best(args.rounds, lambda: replay(base, lines, report=True))
-        t_diff, _ = best(args.rounds, lambda: diff(base, new, lines, html=False))
-        t_diff_html, diff_size = best(args.rounds, lambda: diff(base, new, lines, html=True))
-        probe = run_diff(base, new, enumerate(lines, 1), file_name="events.jsonl")
-
         report_file = Path(tmp) / "report.html"
-        c_replay = min(command("replay", "--config", str(base_root), str(events)) for _ in range(args.rounds))
-        c_report = min(
-            command("replay", "--config", str(base_root), "--report", str(report_file), str(events))
-            for _ in range(args.rounds)
-        )
-        c_diff = min(
-            command("diff", "--base", str(base_root), "--config", str(new_root), str(events))
-            for _ in range(args.rounds)
-        )
+        probe = run_diff(base, new, enumerate(lines, 1), file_name="events.jsonl")
+        size = replay(base, lines, report=True)
+        diff_size = diff(base, new, lines, html=True)
+        # Rounds interleave the workloads, so that each sees the same mix of
+        # whatever else this shared machine is doing.
+        for _ in range(args.rounds):
+            for name in times:
+                times[name].append(best(1, lambda name=name: work(name, base, new, lines))[0])
+            commands["replay"].append(command("replay", "--config", str(base_root), str(events)))
+            commands["report"].append(
+                command("replay", "--config", str(base_root), "--report", str(report_file), str(events))
+            )
+            commands["diff"].append(
+                command("diff", "--base", str(base_root), "--config", str(new_root), str(events))
+            )
+    t = {name: min(values) for name, values in times.items()}
+    c = {name: min(values) for name, values in commands.items()}
     print(
         f"  {probe.base.summary['actions']} actions under base, {probe.new.summary['actions']} under new; "
         f"{probe.differing} of {probe.with_actions} profiles differ; report {size / 1024:,.0f} KiB, "
         f"diff report {diff_size / 1024:,.0f} KiB"
     )
-    print("  in-process (the work alone), CPU seconds:")
-    print(f"    replay, actions as JSON                {t_replay:7.3f}")
-    print(f"    replay + tally + HTML report           {t_report:7.3f}   {t_report / t_replay - 1:+7.1%}")
-    print(f"    diff (both replays, compare, text)     {t_diff:7.3f}   {t_diff / t_replay:6.2f}x")
-    print(f"    diff + HTML report (second pass)       {t_diff_html:7.3f}   {t_diff_html / t_replay:6.2f}x")
+    print(f"  in-process (the work alone), CPU seconds, least of {args.rounds} interleaved rounds:")
+    print(f"    replay, actions as JSON                {t['replay']:7.3f}")
+    print(
+        f"    replay + tally + HTML report           {t['report']:7.3f}   {t['report'] / t['replay'] - 1:+7.1%}"
+    )
+    print(f"    diff (both replays, compare, text)     {t['diff']:7.3f}   {t['diff'] / t['replay']:6.2f}x")
+    print(
+        f"    diff + HTML report (second pass)       {t['diff-html']:7.3f}   {t['diff-html'] / t['replay']:6.2f}x"
+    )
     print("  the commands, end to end (a process each, start-up included), CPU seconds:")
-    print(f"    reactor replay                         {c_replay:7.3f}")
-    print(f"    reactor replay --report                {c_report:7.3f}   {c_report / c_replay - 1:+7.1%}")
-    print(f"    reactor diff                           {c_diff:7.3f}   {c_diff / c_replay:6.2f}x")
-    for name, value, goal, unit in (
-        ("diff / replay, in-process", t_diff / t_replay, 2.2, "x"),
-        ("diff / replay, commands", c_diff / c_replay, 2.2, "x"),
-        ("report overhead, in-process", t_report / t_replay - 1, 0.10, ""),
-        ("report overhead, commands", c_report / c_replay - 1, 0.10, ""),
-    ):
+    print(f"    reactor replay                         {c['replay']:7.3f}")
+    print(
+        f"    reactor replay --report                {c['report']:7.3f}   {c['report'] / c['replay'] - 1:+7.1%}"
+    )
+    print(f"    reactor diff                           {c['diff']:7.3f}   {c['diff'] / c['replay']:6.2f}x")
+    goals = [
+        ("diff / replay, in-process time", t["diff"] / t["replay"], 2.2, "x"),
+        ("diff / replay, commands", c["diff"] / c["replay"], 2.2, "x"),
+        ("report overhead, in-process time", t["report"] / t["replay"] - 1, 0.10, ""),
+        ("report overhead, commands", c["report"] / c["replay"] - 1, 0.10, ""),
+    ]
+    if args.instructions:
+        counts = instructions(args)
+        print("  instructions (valgrind callgrind, set-up taken off), in-process:")
+        for name, label in (("replay", "replay"), ("report", "replay + report"), ("diff", "diff")):
+            print(f"    {label:<38} {counts[name] / 1e9:7.2f} G   {counts[name] / counts['replay']:6.3f}")
+        goals += [
+            ("diff / replay, instructions", counts["diff"] / counts["replay"], 2.2, "x"),
+            ("report overhead, instructions", counts["report"] / counts["replay"] - 1, 0.10, ""),
+        ]
+    for name, value, goal, unit in goals:
         shown = f"{value:.2f}x" if unit else f"{value:+.1%}"
         limit = f"{goal}x" if unit else f"{goal:.0%}"
         print(f"  goal {name} <= {limit}: {shown}, {'met' if value <= goal else 'not met'}")

@@ -195,3 +195,21 @@ def test_replay_report_keeps_replay_as_it_was(tmp_path: Path):
     again = tmp_path / "again.html"
     reactor("replay", "--report", str(again), EXAMPLES)
     assert again.read_bytes() == report.read_bytes()
+
+
+def test_an_out_of_order_file_is_compared_in_event_time_order(tmp_path: Path, changed: Path):
+    # replay runs a file in `occurred_at` order whatever its order: so does diff.
+    lines = (REPO / EXAMPLES).read_bytes().splitlines()
+    shuffled = tmp_path / "shuffled.jsonl"
+    shuffled.write_bytes(b"\n".join(lines[1::2] + lines[0::2]) + b"\n")
+    args = ("diff", "--base", ".", "--config", str(changed), "--json")
+    in_order, out_of_order = reactor(*args, EXAMPLES), reactor(*args, str(shuffled))
+    a, b = orjson.loads(in_order.stdout), orjson.loads(out_of_order.stdout)
+    assert b["new"]["summary"]["reordered"] > 0 and a["new"]["summary"]["reordered"] == 0
+    for report in (a, b):
+        for side in ("base", "new"):
+            report[side]["summary"].pop("reordered")
+        report.pop("file")
+    # The same figures; the dead-letter sources and line numbers aside, the same actions.
+    assert a["reactions"] == b["reactions"] and a["profiles"]["differ"] == b["profiles"]["differ"]
+    assert a == b
