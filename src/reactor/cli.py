@@ -21,6 +21,7 @@ from reactor.config import Config, load_config
 from reactor.errors import ConfigError, InvalidEvent
 
 if TYPE_CHECKING:
+    from reactor.diff import DiffResult
     from reactor.replay import Replay
     from reactor.settings import Settings
     from reactor.streams import Input, Output
@@ -272,7 +273,7 @@ def diff(
     report what the change does: per reaction, per action type, per profile."""
     import tempfile
 
-    from reactor.diff import as_dict, check_profile_actions, profile_actions, run_diff
+    from reactor.diff import as_dict, run_diff
     from reactor.report.text import render_diff_text
     from reactor.runtime import tune_gc
     from reactor.streams import open_input
@@ -325,22 +326,33 @@ def diff(
         for side in (result.base, result.new):
             side.summary["blank"], side.summary["reordered"] = source.blank, source.reordered
         if html is not None:
-            from reactor.report.html import PROFILES_SHOWN, diff_report
-
-            listed = [p.profile_id for p in result.profiles[:PROFILES_SHOWN]]
-            actions = {}
-            for side_name, side_config in (("base", loaded[0]), ("new", loaded[1])):
-                again = open_input(name)
-                with again.stream:
-                    actions[side_name] = profile_actions(
-                        side_config, again.lines(), listed, result.clock, file_name=file
-                    )
-            check_profile_actions(result, actions)
-            _write_report(html, diff_report(result, actions))
+            _write_diff_html(html, result, loaded, name)
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(as_dict(result), option=orjson.OPT_INDENT_2) + b"\n")
     else:
         typer.echo(render_diff_text(result, show_all), nl=False)
+
+
+def _write_diff_html(path: Path, result: DiffResult, loaded: list[Config], name: str) -> None:
+    """The diff's HTML report, with each listed profile's actions under both
+    configurations from a second replay of their own lines (of file `name`)."""
+    from reactor.diff import check_profile_actions, profile_actions
+    from reactor.report.html import PROFILES_SHOWN, diff_report
+    from reactor.streams import open_input
+
+    listed = [p.profile_id for p in result.profiles[:PROFILES_SHOWN]]
+    actions = {}
+    for side_name, side_config in (("base", loaded[0]), ("new", loaded[1])):
+        again = open_input(name)
+        with again.stream:
+            actions[side_name] = profile_actions(
+                side_config, again.lines(), listed, result.clock, file_name=result.file
+            )
+    try:
+        check_profile_actions(result, actions)
+    except RuntimeError as exc:
+        raise _fail(str(exc)) from None
+    _write_report(path, diff_report(result, actions))
 
 
 def _settings(config: Path | None = None) -> Settings:

@@ -87,7 +87,7 @@ class Tally:
     _last_fire: tuple[str | None, str | None, str] | None = None
     _active: dict[str, _Reward] = field(default_factory=dict)
     _expiring: list[tuple[str, str]] = field(default_factory=list)
-    _by_profile: dict[str, list[str]] = field(default_factory=dict)
+    _by_profile: dict[str, set[str]] = field(default_factory=dict)
 
     def add(self, action: Action) -> None:
         """Count one action (in output order, that is in time order)."""
@@ -166,10 +166,21 @@ class Tally:
         expiring = self._expiring
         while expiring and expiring[0][0] <= now:
             expires_at, reward_id = heapq.heappop(expiring)
-            reward = self._active.pop(reward_id, None)
+            reward = self._drop(reward_id)
             if reward is not None and reward.remaining:
                 self._totals(reward.currency).expired += reward.remaining
                 self._record(reward.currency, expires_at[:10])
+
+    def _drop(self, reward_id: str) -> _Reward | None:
+        """Stop holding a reward (so that memory follows the rewards held)."""
+        reward = self._active.pop(reward_id, None)
+        if reward is not None:
+            held = self._by_profile.get(reward.profile_id)
+            if held is not None:
+                held.discard(reward_id)
+                if not held:
+                    del self._by_profile[reward.profile_id]
+        return reward
 
     def _record(self, currency: str, day: str) -> None:
         """The liability in `currency` changed on `day`."""
@@ -197,7 +208,7 @@ class Tally:
             totals.expired += amount  # already over (a zero validity): never counted
             return
         self._active[action.id] = _Reward(currency, amount, expires_at, action.profile_id)
-        self._by_profile.setdefault(action.profile_id, []).append(action.id)
+        self._by_profile.setdefault(action.profile_id, set()).add(action.id)
         if expires_at is not None:
             heapq.heappush(self._expiring, (expires_at, action.id))
         self._record(currency, action.at[:10])
@@ -214,21 +225,21 @@ class Tally:
             reward.remaining -= taken
             self._totals(reward.currency).redeemed += taken
             if not reward.remaining:
-                del self._active[part["reward"]]
+                self._drop(part["reward"])
             self._record(reward.currency, action.at[:10])
 
     def _expire(self, action: Action) -> None:
         # `reward.expire` comes at the reward's expiry time, by which the
         # tally has already let it go; this only settles one it still holds.
         self._expire_until(action.at)
-        reward = self._active.pop(action.fields["reward"], None)
+        reward = self._drop(action.fields["reward"])
         if reward is not None and reward.remaining:
             self._totals(reward.currency).expired += reward.remaining
             self._record(reward.currency, action.at[:10])
 
     def _forget(self, action: Action) -> None:
         self._expire_until(action.at)
-        for reward_id in self._by_profile.pop(action.profile_id, ()):
+        for reward_id in sorted(self._by_profile.pop(action.profile_id, ())):
             reward = self._active.pop(reward_id, None)
             if reward is not None and reward.remaining:
                 self._totals(reward.currency).forgotten += reward.remaining

@@ -1,6 +1,7 @@
 """The plain-text `reactor diff` report, for a terminal or a CI log.
 
-Aligned columns, ASCII only (a CI log may not render more), and by default only
+Aligned columns, ASCII of its own (a CI log may not render more; ids and values
+are printed as the configuration and events hold them), and by default only
 the rows that differ: a change to one reaction reads as a few lines, not as the
 whole programme. `base -> new (+delta)` where a figure changed, the figure
 alone where it did not; `-` where the rule does not exist on that side.
