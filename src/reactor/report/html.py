@@ -72,12 +72,17 @@ def _template() -> jinja2.Template:
 
 @functools.cache
 def _assets() -> dict[str, str]:
-    return {
+    assets = {
         "chartist_js": _asset("vendor/chartist.umd.js"),
         "chartist_css": _asset("vendor/chartist.css"),
         "report_js": _asset("templates/report.js"),
         "report_css": _asset("templates/report.css"),
     }
+    # Inlined as they are: one that closed its element early would break the page.
+    for name, text in assets.items():
+        if "</script" in text.lower() or "</style" in text.lower():
+            raise RuntimeError(f"the report's {name} cannot be inlined: it contains a closing tag")
+    return assets
 
 
 def _number(value: Any) -> str:
