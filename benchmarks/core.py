@@ -277,15 +277,22 @@ def capture_rule_work(config: Config, lines: list[bytes]) -> list[tuple[Any, Any
     work: list[tuple[Any, Any, dict[str, Any]]] = []
     states: dict[str, Any] = {}
 
-    def observe(reaction: Any, context: dict[str, Any], limited: bool) -> None:
-        if not limited and reaction.condition is not None:
-            if work and work[-1][2] == context:
-                context = work[-1][2]  # unchanged since the last rule: the same object
-            work.append((reaction.condition, reaction.when, context))
+    class Capture:
+        def reaction(self, reaction: Any, context: dict[str, Any], limited: bool) -> None:
+            if not limited and reaction.condition is not None:
+                if work and work[-1][2] == context:
+                    context = work[-1][2]  # unchanged since the last rule: the same object
+                work.append((reaction.condition, reaction.when, context))
+
+        def filter(self, *_: Any) -> None:
+            pass
+
+        def capped(self, *_: Any) -> None:
+            pass
 
     for raw in lines:
         event = decode_event(raw)
-        outcome = process(event, states.get(event.profile_id), config, observe)
+        outcome = process(event, states.get(event.profile_id), config, Capture())
         states[event.profile_id] = outcome.state
     return work
 

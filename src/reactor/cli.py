@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import sys
 from pathlib import Path
@@ -211,43 +212,80 @@ def validate(config: ConfigOption = Path(".")) -> None:
     loaded = _load(config)
     typer.echo(
         f"ok: {len(loaded.reactions)} reactions, {len(loaded.automations)} automations, "
+        f"{len(loaded.reminders)} reminders, "
         f"{len(loaded.statuses)} statuses, {len(loaded.benefits)} benefits, "
-        f"{len(loaded.targets)} targets (config {loaded.version})"
+        f"{len(loaded.targets)} targets, {len(loaded.tiers)} tier programs, "
+        f"{len(loaded.achievements)} achievements, {len(loaded.point_kinds)} point kinds "
+        f"(config {loaded.version})"
     )
 
 
 @app.command()
 def explain(
-    event: Annotated[Path, typer.Option("--event", help="A file holding one event (JSON).", dir_okay=False)],
+    event: Annotated[
+        str | None, typer.Option("--event", help="A file holding one event (JSON), or - for stdin.")
+    ] = None,
     config: ConfigOption = Path("."),
     history: Annotated[
         Path | None,
         typer.Option(help="JSON Lines events that happened before, to build the profile's state."),
     ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Explain the automations as a tick at this time would run them."),
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="The profile for --at (default: the event's).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """For each reaction: matched or not, and the value of every sub-expression of `when`."""
-    from reactor.explain import explain_event, render_text
+    """For each reaction: matched or not, the value of every sub-expression of
+    `when` and of each `filter`, limits and caps; with --at, the automations."""
+    from reactor.explain import explain_automations, explain_event, render_text
 
+    at_instant = _instant_option(at, "--at")
+    if event is None and at_instant is None:
+        raise _fail("give --event FILE (or - for stdin), or --at TIME for the automations", 2)
     loaded = _load(config)
-    try:
-        raw = event.read_bytes().strip()
-    except OSError as exc:
-        raise _fail(f"cannot read {event}: {exc.strerror}", 2) from None
-    history_stream = _open_input(str(history)) if history is not None else None
-    try:
-        report = explain_event(loaded, raw, history_stream, history_name=str(history or ""))
-    except InvalidEvent as exc:
-        raise _fail(
-            f"{event}: {exc.message} (field `{exc.path}`)" if exc.path else f"{event}: {exc.message}"
-        ) from None
-    finally:
-        if history_stream is not None:
-            history_stream.close()
+    past = _read_history(history)
+    report: dict[str, Any] = {}
+    if event is not None:
+        raw = _read_event(event)
+        try:
+            report.update(explain_event(loaded, raw, io.BytesIO(past), history_name=str(history or "")))
+        except InvalidEvent as exc:
+            where = "stdin" if event == "-" else event
+            detail = f" (field `{exc.path}`)" if exc.path else ""
+            raise _fail(f"{where}: {exc.message}{detail}") from None
+    if at_instant is not None:
+        profile_id = profile or (report["event"]["profile_id"] if "event" in report else None)
+        if profile_id is None:
+            raise _fail("--at needs --profile ID (or an --event whose profile it explains)", 2)
+        report.update(
+            explain_automations(loaded, profile_id, at_instant, io.BytesIO(past), str(history or ""))
+        )
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     else:
         typer.echo(render_text(report))
+
+
+def _read_event(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read().strip()
+    try:
+        return Path(name).read_bytes().strip()
+    except OSError as exc:
+        raise _fail(f"cannot read {name}: {exc.strerror}", 2) from None
+
+
+def _read_history(history: Path | None) -> bytes:
+    if history is None:
+        return b""
+    try:
+        return history.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {history}: {exc.strerror}", 2) from None
 
 
 @app.command()

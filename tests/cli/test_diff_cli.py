@@ -4,6 +4,7 @@ the command prints, its exit codes, and bad input."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,26 +54,29 @@ def test_the_text_report_shows_only_what_differs(text_report: str):
     assert "Rules: 1 added, 1 removed, 1 changed" in text_report
     assert "  + big-basket-bonus      reaction added" in text_report
     assert "      when.>=[1]  1000 -> 800" in text_report
-    reactions = section(text_report, "Reactions, automations and reminders: 3 of 10 differ")
+    reactions = section(text_report, "Reactions, automations and reminders: 4 of 16 differ")
     assert [line.split()[0] for line in reactions[1:]] == [
         "big-basket-bonus",
         "black-friday-shopper",
+        "reward-expiring",
         "spend-reward-12m",
     ]
     spend = next(line for line in reactions if line.lstrip().startswith("spend-reward-12m"))
-    assert "17 -> 36 (+19)" in spend and "8 -> 14 (+6)" in spend and "9 -> 22 (+13)" in spend
-    types = section(text_report, "Actions by type: 4 of 9 differ")
+    assert "19 -> 39 (+20)" in spend and "10 -> 16 (+6)" in spend and "9 -> 23 (+14)" in spend
+    types = section(text_report, "Actions by type: 5 of 14 differ")
     assert [line.split()[0] for line in types[1:]] == [
         "points.award",
         "reward.create",
+        "reward.expire",
         "tag.add",
         "target.send",
     ]
-    assert "Profiles whose actions differ: 18 of 36 with actions (the first 10 by id)" in text_report
+    assert "Profiles whose actions differ: 21 of 40 with actions (the first 10 by id)" in text_report
     # Columns line up: the kind column starts at the same place on every row,
     # and the right-aligned figures end where their header ends.
     header, *rows = reactions
-    assert {row.index("reaction ") for row in rows} == {header.index("kind")}
+    kinds = [re.search(r"\s(reaction|automation|reminder)\s", row) for row in rows]
+    assert {kind.start(1) for kind in kinds if kind} == {header.index("kind")} and all(kinds)
     end = header.index("fired") + len("fired")
     assert all(row[end - 1] != " " and row[end] == " " for row in rows)
     assert "(only what differs; --all shows every row, --json everything)" in text_report
@@ -82,7 +86,7 @@ def test_all_shows_every_row(changed: Path):
     done = reactor("diff", "--base", ".", "--config", str(changed), "--all", EXAMPLES)
     assert done.returncode == 0
     reactions = section(done.stdout.decode(), "Reactions, automations and reminders")
-    assert len(reactions) == 1 + 10  # the header and every rule of either side
+    assert len(reactions) == 1 + 16  # the header and every rule of either side
     assert any(line.lstrip().startswith("win-back") for line in reactions)
 
 
@@ -90,8 +94,8 @@ def test_json_is_one_object_with_the_same_figures(changed: Path, text_report: st
     done = reactor("diff", "--base", ".", "--config", str(changed), "--json", EXAMPLES)
     assert done.returncode == 0
     report = orjson.loads(done.stdout)
-    assert report["reactions"]["spend-reward-12m"]["new"]["fired"] == 14
-    assert report["profiles"]["differ"] == 18
+    assert report["reactions"]["spend-reward-12m"]["new"]["fired"] == 16
+    assert report["profiles"]["differ"] == 21
     assert [p["profile_id"] for p in report["profiles"]["first"]][:3] == ["p-006", "p-007", "p-008"]
     assert report["base"]["config"] == "." and report["new"]["config"] == str(changed)
     assert report["base"]["config_version"] != report["new"]["config_version"]

@@ -3,48 +3,57 @@ changed copy (tests/diff_story.py), every figure worked out by hand from
 examples/events.jsonl.
 
 How the figures were worked out (with jq and a few lines of Python over the
-events file, none of it reactor): the file has 234 lines for 36 profiles,
-192 of them `transaction.created`, all in AUD. Two of those do not count: p-008's
+events file, none of it reactor): the file has 246 lines for 40 profiles, 200
+of them `transaction.created`, all in AUD. Two of those do not count: p-008's
 evt-0028 is delivered twice (the second is a duplicate event), and p-011
-re-sends transaction `pos/t-dup-1`. That leaves 190 purchases. `spend_12m` at
+re-sends transaction `pos/t-dup-1`. That leaves 198 transactions: 195
+purchases and 3 refunds (p-009 -210, p-042 -150, p-043 -200). `spend_12m` at
 each purchase is the running sum of the profile's totals (all within a
-year; p-009's refund is -210; p-012 is deleted after its only purchase).
+year; p-012 is deleted after its only purchase).
 
 `spend-reward-12m` (`spend_12m >= threshold`, limit once per 365 days):
 
 - at $1,000, profiles cross at p-006 evt-0019 (1,110), p-007 evt-0026 (1,150),
   p-015 evt-0063 (1,173), p-016 evt-0069 (1,218), p-023 evt-0127 (1,087.85),
   p-026 evt-0152 (1,016.95), p-030 evt-0183 (1,095.95), p-036 evt-0230
-  (1,034.95); p-025 stops at 999.80. Purchases at or over the threshold:
-  p-006 4, p-007 1, p-015 1, p-016 3, p-023 2, p-026 1, p-030 1, p-036 4 = 17
-  matched, 8 fired (one per profile), 9 limited.
+  (1,034.95), p-040 evt-0237 (1,060), p-041 evt-0239 (2,600); p-025 stops at
+  999.80. Purchases at or over the threshold: p-006 4, p-007 1, p-015 1,
+  p-016 3, p-023 2, p-026 1, p-030 1, p-036 4, p-040 1, p-041 1 = 19 matched,
+  10 fired (one per profile), 9 limited.
 - at $800: p-006 evt-0018 (800.00 exactly: `>=`), p-007 evt-0026, p-013
   evt-0046 (813), p-015 evt-0062 (863), p-016 evt-0068 (908), p-019 evt-0094
   (896.80), p-020 evt-0104 (847.70), p-023 evt-0126 (888.85), p-024 evt-0135
   (882.95), p-025 evt-0145 (999.80), p-026 evt-0151 (817.95; 798 before it),
-  p-030 evt-0181 (886.95), p-032 evt-0199 (868.90), p-036 evt-0228 (895).
-  Purchases at or over: 5+1+4+2+4+1+1+3+1+1+2+3+2+6 = 36 matched, 14 fired,
-  22 limited.
+  p-030 evt-0181 (886.95), p-032 evt-0199 (868.90), p-036 evt-0228 (895),
+  p-040 evt-0236 (800 exactly), p-041 evt-0239. Purchases at or over:
+  5+1+4+2+4+1+1+3+1+1+2+3+2+6+2+1 = 39 matched, 16 fired, 23 limited.
 
 `big-basket-bonus` (total >= 300, no limit): p-006 5 (420, 380, 310, 690, 900),
 p-007 2, p-012 1 (300 exactly), p-013 1, p-015 2, p-016 3, p-017 1, p-020 1,
-p-023 2, p-024 1, p-025 1, p-026 2, p-030 1, p-032 2 = 25 purchases, each
-fired: +25 points.award, +12,500 reward points (no status multiplies reward
-points).
+p-023 2, p-024 1, p-025 1, p-026 2, p-030 1, p-032 2, p-040 2, p-041 1, p-042
+1 (300) = 29 purchases, each fired: +29 points.award, +14,500 reward points (no
+status multiplies reward points; p-042's refund of half its $300 takes back
+half of what the purchase earned, the bonus included: -250 more).
 
 `black-friday-shopper`: six purchases carry the `black-friday` tag, one for each
 of p-008, p-020, p-023, p-025, p-027, p-036, none of whom held the tag: 6
 matched, 6 fired, 6 tag.add gone.
 
-Which profiles get other actions: the reward moves from one purchase to an
-earlier one for p-006, p-015, p-016, p-023, p-026, p-030, p-036, and is new for
-p-013, p-019, p-020, p-024, p-025, p-032. p-007 fires on evt-0026 under both:
-the same action ids, and the same payload (its balance is that one reward), so
-only `config_version` differs and p-007 differs only by its two bonuses. Only
-the `reward-issued` and win-back payloads read `reward_balance`, and no profile
-whose rewards moved gets a win-back (the seven that do, p-004, p-005, p-007,
-p-009, p-010, p-011, p-035, have the same rewards under both). Bonus points
-add p-007, p-012, p-017; the Black Friday tag p-008, p-027: 18 profiles.
+`reward-expiring` (14 days before a reward's expiry, not for no-comms
+profiles): a reminder comes due before the last event (2026-11-24T05:00:30Z)
+for the new configuration's rewards of p-026 (due 11-14), p-030 (10-27) and
+p-032 (10-29), which the base configuration rewards later or not at all; p-036's
+would too, but p-036 is no-comms. So target.send: +6 reward mails, +3
+reminders.
+
+Which profiles get other actions: the reward moves to an earlier purchase for
+p-006, p-015, p-016, p-023, p-026, p-030, p-036, p-040, and is new for p-013,
+p-019, p-020, p-024, p-025, p-032. p-007 and p-041 fire on the same purchase
+under both: the same action ids, the same payload, so only `config_version`
+differs; they differ by their bonuses (and what reads the point balance: the
+`balance` of later points.award, the tier-welcome payload). Bonus points add
+p-007, p-012, p-017, p-041, p-042; the Black Friday tag p-008, p-027: 21
+profiles. (p-043, with neither, does not differ.)
 """
 
 from __future__ import annotations
@@ -115,15 +124,15 @@ def test_per_reaction_counts_under_each(report):
     assert reactions["spend-reward-12m"] == {
         "kind": "reaction",
         "status": "changed",
-        "base": {"matched": 17, "fired": 8, "limited": 9, "failed": 0},
-        "new": {"matched": 36, "fired": 14, "limited": 22, "failed": 0},
+        "base": {"matched": 19, "fired": 10, "limited": 9, "failed": 0},
+        "new": {"matched": 39, "fired": 16, "limited": 23, "failed": 0},
         "differs": True,
     }
     assert reactions["big-basket-bonus"] == {
         "kind": "reaction",
         "status": "added",
         "base": None,
-        "new": {"matched": 25, "fired": 25, "limited": 0, "failed": 0},
+        "new": {"matched": 29, "fired": 29, "limited": 0, "failed": 0},
         "differs": True,
     }
     assert reactions["black-friday-shopper"] == {
@@ -134,29 +143,25 @@ def test_per_reaction_counts_under_each(report):
         "differs": True,
     }
     # Untouched rules count the same under both. Two checked by hand: points on
-    # each of the 190 purchases; the win-back automation, from the Monday 09:00
+    # each of the 195 purchases; the win-back automation, from the Monday 09:00
     # Sydney ticks (22:00 or 23:00 UTC on Sunday) between the first and the
     # last event, at which a profile's last purchase is over 90 days old and it
-    # has no no-comms tag: 67 of them, p-010 twice 91+ days apart, p-004,
-    # p-005, p-007, p-009, p-011 and p-035 once: 8 fired, 59 limited.
+    # has no no-comms tag: 95 of them, p-010 twice 91+ days apart, p-004,
+    # p-005, p-007, p-009, p-011, p-035, p-041, p-042 and p-043 once: 11 fired,
+    # 84 limited.
     assert reactions["points-on-transaction"]["base"] == {
-        "matched": 190,
-        "fired": 190,
+        "matched": 195,
+        "fired": 195,
         "limited": 0,
         "failed": 0,
     }
     assert reactions["win-back"]["kind"] == "automation"
-    assert reactions["win-back"]["base"] == {"matched": 67, "fired": 8, "limited": 59, "failed": 0}
-    same = {k for k, v in reactions.items() if v["status"] == "same"}
-    assert same == {
-        "staff-onboard",
-        "staff-offboard",
-        "influencer-upgrade",
-        "media-status",
-        "points-on-transaction",
-        "vip-by-spend",
-        "win-back",
-    }
+    assert reactions["win-back"]["base"] == {"matched": 95, "fired": 11, "limited": 84, "failed": 0}
+    assert reactions["reward-expiring"]["kind"] == "reminder"
+    assert reactions["reward-expiring"]["new"]["fired"] - reactions["reward-expiring"]["base"]["fired"] == 3
+    changed = {"big-basket-bonus", "black-friday-shopper", "spend-reward-12m", "reward-expiring"}
+    same = {k for k, v in reactions.items() if v["status"] == "same"} - changed
+    assert {k for k, v in reactions.items() if v["differs"]} == changed
     for rule_id in same:
         assert reactions[rule_id]["base"] == reactions[rule_id]["new"], rule_id
         assert reactions[rule_id]["differs"] is False
@@ -165,53 +170,57 @@ def test_per_reaction_counts_under_each(report):
 def test_per_action_type_points_and_rewards(report):
     by_type = report["actions_by_type"]
     deltas = {t: v["new"] - v["base"] for t, v in by_type.items()}
+    # reward.expire: three more $20 rewards run out before the end (p-030,
+    # p-032 and p-040's, issued earlier), as the rewards below say.
     assert {t: d for t, d in deltas.items() if d} == {
-        "points.award": 25,
+        "points.award": 29,
         "reward.create": 6,
-        "target.send": 6,
+        "reward.expire": 3,
+        "target.send": 9,
         "tag.add": -6,
     }
     points = report["points_by_kind"]
-    assert points["reward"]["new"] - points["reward"]["base"] == 12_500
+    assert points["reward"]["new"] - points["reward"]["base"] == 14_500 - 250
     assert points["tier"]["new"] == points["tier"]["base"]
-    # Rewards: $20 for each spend reward, $10 for each of the 8 win-backs, all
-    # AUD. p-007 holds VIP from its snapshot (+30 days); no other profile is
-    # VIP when rewarded. At the last event (2026-11-24T05:00:30Z) these are
-    # left: base, the spend rewards of p-015, p-023, p-026, p-030, p-036
-    # (90 days not over) and the win-backs of p-005, p-007 (60 days), p-010's
-    # second: 100 + 30; new, those of p-013, p-015, p-019, p-020, p-023, p-024,
-    # p-025, p-026, p-036 and the same win-backs: 180 + 30.
+    # Rewards: $20 for each spend reward, $10 for each of the 11 win-backs, all
+    # AUD, 90 and 30 days; p-007 holds VIP from its snapshot, p-041 from its
+    # $2,600 purchase (after its reward): +30 days. At the last event
+    # (2026-11-24T05:00:30Z) these are left: base, the spend rewards of p-015,
+    # p-023, p-026, p-030, p-036, p-040 (90 days not over) and the win-backs of
+    # p-005, p-007 (60 days), p-010's second: 120 + 30; new, those of p-013,
+    # p-015, p-019, p-020, p-023, p-024, p-025, p-026, p-036 and the same
+    # win-backs: 180 + 30. Nothing is redeemed or purged with a reward left.
     aud = report["rewards"]["AUD"]
     assert aud["base"] == {
-        "count": 16,
-        "issued": 240.0,
+        "count": 21,
+        "issued": 310.0,
         "redeemed": 0.0,
-        "expired": 110.0,
+        "expired": 160.0,
         "forgotten": 0.0,
-        "outstanding": 130.0,
+        "outstanding": 150.0,
     }
     assert aud["new"] == {
-        "count": 22,
-        "issued": 360.0,
+        "count": 27,
+        "issued": 430.0,
         "redeemed": 0.0,
-        "expired": 150.0,
+        "expired": 220.0,
         "forgotten": 0.0,
         "outstanding": 210.0,
     }
     assert report["targets"]["comms-reward-issued"] == {
-        "base": {"sent": 8, "limited": 0},
-        "new": {"sent": 14, "limited": 0},
+        "base": {"sent": 10, "limited": 0},
+        "new": {"sent": 16, "limited": 0},
     }
 
 
 def brief(actions: list[dict]) -> list[tuple[str, str, str]]:
-    return sorted((a["type"], a["reaction_id"], a["event_id"]) for a in actions)
+    return sorted((a["type"], a["reaction_id"] or "", a["event_id"] or "") for a in actions)
 
 
 def test_profiles_whose_actions_differ(report):
     profiles = report["profiles"]
-    assert profiles["differ"] == 18
-    assert profiles["with_actions"] == 36
+    assert profiles["differ"] == 21
+    assert profiles["with_actions"] == 40
     first = {p["profile_id"]: p for p in profiles["first"]}
     assert list(first) == [
         "p-006",
@@ -225,31 +234,54 @@ def test_profiles_whose_actions_differ(report):
         "p-019",
         "p-020",
     ]
-    reward, send, bonus = "reward.create", "target.send", "points.award"
-    assert brief(first["p-006"]["added"]) == sorted(
-        [(bonus, "big-basket-bonus", f"evt-00{n}") for n in (17, 18, 19, 20, 21)]
-        + [(reward, "spend-reward-12m", "evt-0018"), (send, "spend-reward-12m", "evt-0018")]
-    )
-    assert brief(first["p-006"]["removed"]) == [
-        (reward, "spend-reward-12m", "evt-0019"),
-        (send, "spend-reward-12m", "evt-0019"),
-    ]
-    # p-007: the reward on evt-0026 under both is not a difference.
-    assert brief(first["p-007"]["added"]) == [
-        (bonus, "big-basket-bonus", "evt-0025"),
-        (bonus, "big-basket-bonus", "evt-0026"),
-    ]
-    assert first["p-007"]["removed"] == []
-    assert first["p-008"]["added"] == []
-    assert brief(first["p-008"]["removed"]) == [("tag.add", "black-friday-shopper", "evt-0028")]
-    assert brief(first["p-020"]["added"]) == sorted(
+    reward, send, bonus, points = "reward.create", "target.send", "points.award", "points-on-transaction"
+    added, removed = brief(first["p-006"]["added"]), brief(first["p-006"]["removed"])
+    assert {(bonus, "big-basket-bonus", f"evt-00{n}") for n in (17, 18, 19, 20, 21)} <= set(added)
+    assert {(reward, "spend-reward-12m", "evt-0018"), (send, "spend-reward-12m", "evt-0018")} <= set(added)
+    assert {(reward, "spend-reward-12m", "evt-0019"), (send, "spend-reward-12m", "evt-0019")} <= set(removed)
+    # Its reward's reminder moves with it: due 14 days before 2026-09-09 instead of 2026-09-30.
+    reminders = {
+        a["event_id"].rsplit("@", 1)[1]
+        for a in first["p-006"]["added"]
+        if a["reaction_id"] == "reward-expiring"
+    }
+    assert reminders == {"2026-08-26T13:07:30Z"}
+    # p-007: the same reward on evt-0026 under both is no difference. Its
+    # bonuses (650 on evt-0025, 500 on evt-0026) raise the reward points that
+    # what comes after reports: evt-0026's points.award balance (6,500 + 5,000
+    # = 11,500 before, 12,000 now), and the Gold welcome's reward_points
+    # (11,500, now 12,500: both bonuses).
+    assert brief(first["p-007"]["added"]) == sorted(
         [
-            (bonus, "big-basket-bonus", "evt-0096"),
-            (reward, "spend-reward-12m", "evt-0104"),
-            (send, "spend-reward-12m", "evt-0104"),
+            (bonus, "big-basket-bonus", "evt-0025"),
+            (bonus, "big-basket-bonus", "evt-0026"),
+            (bonus, points, "evt-0026"),
+            (send, "tier-welcome", "evt-0026/tier.changed/1"),
         ]
     )
-    assert brief(first["p-020"]["removed"]) == [("tag.add", "black-friday-shopper", "evt-0104")]
+    assert brief(first["p-007"]["removed"]) == sorted(
+        [(bonus, points, "evt-0026"), (send, "tier-welcome", "evt-0026/tier.changed/1")]
+    )
+    welcome = {
+        side: next(a for a in first["p-007"][side] if a["type"] == send) for side in ("added", "removed")
+    }
+    assert welcome["added"]["id"] == welcome["removed"]["id"]
+    assert (
+        welcome["removed"]["payload"]["data"]["reward_points"],
+        welcome["added"]["payload"]["data"]["reward_points"],
+    ) == (11_500, 12_500)
+    assert first["p-008"]["added"] == []
+    assert brief(first["p-008"]["removed"]) == [("tag.add", "black-friday-shopper", "evt-0028")]
+    assert (
+        brief(first["p-012"]["added"]) == [(bonus, "big-basket-bonus", "evt-0038")]
+        and first["p-012"]["removed"] == []
+    )
+    assert {
+        (bonus, "big-basket-bonus", "evt-0096"),
+        (reward, "spend-reward-12m", "evt-0104"),
+        (send, "spend-reward-12m", "evt-0104"),
+    } <= set(brief(first["p-020"]["added"]))
+    assert ("tag.add", "black-friday-shopper", "evt-0104") in brief(first["p-020"]["removed"])
     for entry in first.values():  # each action appears as the replay of its side printed it
         for action in entry["added"] + entry["removed"]:
             assert action["profile_id"] == entry["profile_id"]
@@ -314,7 +346,7 @@ def test_a_profile_replayed_alone_gets_the_actions_of_the_full_replay(configs):
 def test_the_same_configuration_differs_in_nothing(configs, tmp_path: Path):
     copy = load_config(changed_copy(tmp_path / "again"))
     result = as_dict(diff((configs[1], copy)))
-    assert result["profiles"] == {"differ": 0, "with_actions": 36, "first": []}
+    assert result["profiles"] == {"differ": 0, "with_actions": 40, "first": []}
     assert result["rules"] == {"added": [], "removed": [], "changed": []}
     assert not any(row["differs"] for row in result["reactions"].values())
 
