@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 invalid input or configuration, 2 usage error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import sys
@@ -21,6 +22,7 @@ from reactor.config import Config, load_config
 from reactor.errors import ConfigError, InvalidEvent
 
 if TYPE_CHECKING:
+    from reactor.diff import DiffResult
     from reactor.replay import Replay
     from reactor.settings import Settings
     from reactor.streams import Input, Output
@@ -87,16 +89,26 @@ def replay(
     deliver: Annotated[
         bool, typer.Option("--deliver", help="Also POST each target.send payload to its target (a dry run).")
     ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report", help="Also write a self-contained HTML report of what fired.", dir_okay=False
+        ),
+    ] = None,
 ) -> None:
     """Run the pipeline in-process on a JSON Lines file: actions to stdout,
     rejects to stderr, a summary line last on stderr."""
     from reactor.replay import Replay
+    from reactor.report.tally import Tally
     from reactor.runtime import tune_gc
     from reactor.streams import Output, open_input
 
     until_at = _instant_option(until, "--until")
+    if report is not None:
+        _check_writable(report, "--report")
     loaded = _load(config)
     tune_gc()
+    tally = Tally() if report is not None else None
     try:
         source = open_input(file)
     except OSError as exc:
@@ -111,6 +123,8 @@ def replay(
         output.action(action.to_json() + b"\n")
         if deliver and action.type == "target.send":
             sends.append(action.as_dict())
+        if tally is not None:
+            tally.add(action)
 
     runner = Replay(loaded, on_action=on_action, on_reject=on_reject, file_name=file)
     stopped = _feed(runner, source, output, until_at)
@@ -124,6 +138,11 @@ def replay(
     elif deliver:
         summary["deliveries"] = asyncio.run(_deliver(sends, loaded, on_reject))
         output.flush()
+    if stopped is None and report is not None and tally is not None:
+        from reactor.report.html import replay_report
+
+        tally.close(runner.clock)
+        _write_report(report, replay_report(summary, tally, config=loaded, file=file))
     sys.stderr.buffer.write(orjson.dumps({"summary": summary}) + b"\n")
     sys.stderr.buffer.flush()
     if stopped is not None:
@@ -182,6 +201,24 @@ def _closed_stdout() -> tuple[str, int]:
     it goes to /dev/null, so that Python's own flush at exit does not fail too."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return ("stdout was closed before the end of the replay", 1)
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Fail before a long run, not after it, when `path` cannot be written."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise _fail(f"{option} {path}: cannot write there (no such directory, or not writable)", 2)
+
+
+def _write_report(path: Path, html: str) -> None:
+    """Write the whole file or nothing (a temporary file renamed into place)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(html, encoding="utf-8")
+        temporary.replace(path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise _fail(f"cannot write {path}: {exc.strerror}") from None
 
 
 async def _deliver(sends: list[dict[str, Any]], loaded: Config, on_dead: Any) -> dict[str, int]:
@@ -274,6 +311,111 @@ def _read_history(history: Path | None) -> bytes:
         return history.read_bytes()
     except OSError as exc:
         raise _fail(f"cannot read {history}: {exc.strerror}", 2) from None
+
+
+@app.command()
+def diff(
+    file: Annotated[str, typer.Argument(help="JSON Lines events, or - for stdin.")],
+    base: Annotated[
+        Path, typer.Option("--base", help="The configuration root before the change.", file_okay=False)
+    ],
+    config: ConfigOption = Path("."),
+    until: Annotated[
+        str | None, typer.Option(help="Run expiries and automations up to this time after the last event.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Show every row, not only those that differ.")
+    ] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write a self-contained HTML report, side by side.", dir_okay=False),
+    ] = None,
+) -> None:
+    """Replay FILE under the --base configuration and under --config, and
+    report what the change does: per reaction, per action type, per profile."""
+    import tempfile
+
+    from reactor.diff import as_dict, run_diff
+    from reactor.report.text import render_diff_text
+    from reactor.runtime import tune_gc
+    from reactor.streams import open_input
+
+    until_at = _instant_option(until, "--until")
+    if html is not None:
+        _check_writable(html, "--html")
+    loaded: list[Config] = []
+    for root in (base, config):
+        with contextlib.suppress(typer.Exit):  # reported; check the other one too, then stop
+            loaded.append(_load(root))
+    if len(loaded) != 2:
+        raise typer.Exit(1)
+    tune_gc()
+    err = sys.stderr.buffer
+
+    def on_reject(record: dict[str, Any], side: str) -> None:
+        # A bad line is the same under both: say it once. A failed reaction
+        # says which configuration it failed under.
+        if "reaction_id" in record:
+            record = {**record, "config": side}
+        elif side != "base":
+            return
+        err.write(orjson.dumps(record) + b"\n")
+        err.flush()
+
+    with tempfile.TemporaryDirectory(prefix="reactor-diff-") as spool:
+        # Both runs need the whole input, in `occurred_at` order as replay runs a
+        # file, and the HTML a second pass: standard input is kept in a file.
+        name = file
+        if file == "-":
+            name = str(Path(spool) / "stdin.jsonl")
+            Path(name).write_bytes(sys.stdin.buffer.read())
+        try:
+            source = open_input(name)
+        except OSError as exc:
+            raise _fail(f"cannot read {file}: {exc.strerror}", 2) from None
+        with source.stream:
+            result = run_diff(
+                loaded[0],
+                loaded[1],
+                source.lines(),
+                file_name=file,
+                until=until_at,
+                base_root=base,
+                new_root=config,
+                on_reject=on_reject,
+                keep=100 if html is not None else 10,
+            )
+        for side in (result.base, result.new):
+            side.summary["blank"], side.summary["reordered"] = source.blank, source.reordered
+        if html is not None:
+            _write_diff_html(html, result, loaded, name)
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(as_dict(result), option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        typer.echo(render_diff_text(result, show_all), nl=False)
+
+
+def _write_diff_html(path: Path, result: DiffResult, loaded: list[Config], name: str) -> None:
+    """The diff's HTML report, with each listed profile's actions under both
+    configurations from a second replay of their own lines (of file `name`)."""
+    from reactor.diff import check_profile_actions, profile_actions
+    from reactor.report.html import PROFILES_SHOWN, diff_report
+    from reactor.streams import open_input
+
+    listed = [p.profile_id for p in result.profiles[:PROFILES_SHOWN]]
+    actions = {}
+    for side_name, side_config in (("base", loaded[0]), ("new", loaded[1])):
+        again = open_input(name)
+        with again.stream:
+            actions[side_name] = profile_actions(
+                side_config, again.lines(), listed, result.clock, file_name=result.file
+            )
+    try:
+        check_profile_actions(result, actions)
+    except RuntimeError as exc:
+        raise _fail(str(exc)) from None
+    _write_report(path, diff_report(result, actions))
 
 
 def _settings(config: Path | None = None) -> Settings:
