@@ -45,12 +45,15 @@ class Metrics:
         )
         self.lag = Gauge(
             "reactor_consumer_lag",
-            "Messages behind the end of each input partition",
+            "Records of each owned input partition not yet processed "
+            "(last stable offset minus committed position)",
             ["topic", "partition"],
             registry=r,
         )
         self.stalls = Counter(
-            "reactor_partition_stalls", "Input partitions fetched again after a stall", registry=r
+            "reactor_partition_stalls",
+            "Times an owned input partition made no progress with records waiting",
+            registry=r,
         )
         self.reloads = Counter(
             "reactor_config_reloads", "Configuration reloads, by outcome", ["outcome"], registry=r
@@ -110,11 +113,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "info") -> None:
-    """Send every logger (reactor's, Faust's, aiokafka's) to stderr as JSON lines."""
+    """Send every logger (reactor's, librdkafka's) to stderr as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "faust", "mode"):
+    for noisy in ("httpx", "httpcore"):  # their request logs print resolved URLs
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -12,29 +12,19 @@ as Kafka Streams does for co-partitioned inputs:
   when the partition has waited `max_idle` seconds for a topic that lags;
 - events that could not be decoded go first: they have no time.
 
-Pure bookkeeping: the caller says what arrived, what is caught up, and when.
+Pure bookkeeping (no Kafka import): the caller says what arrived, on which
+topic partition, what is caught up, and when.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["EventTimeMerge", "Received"]
+__all__ = ["EventTimeMerge"]
 
-
-class Received(Protocol):
-    """What the merge needs of a received message."""
-
-    @property
-    def topic(self) -> str: ...
-
-    @property
-    def partition(self) -> int: ...
-
-
-M = TypeVar("M", bound=Received)
+M = TypeVar("M")
 
 
 class EventTimeMerge(Generic[M]):
@@ -44,9 +34,9 @@ class EventTimeMerge(Generic[M]):
         self.queues: dict[tuple[str, int], deque[tuple[M, str | None, Any]]] = defaultdict(deque)
         self.waiting_since: dict[int, float] = {}
 
-    def add(self, message: M, occurred_at: str | None, payload: Any = None) -> None:
-        """A message as received; `occurred_at` None if it has no event time."""
-        self.queues[(message.topic, message.partition)].append((message, occurred_at, payload))
+    def add(self, tp: tuple[str, int], message: M, occurred_at: str | None, payload: Any = None) -> None:
+        """A message as received on (topic, partition); `occurred_at` None if it has no event time."""
+        self.queues[tp].append((message, occurred_at, payload))
 
     def release(self, caught_up: Callable[[str, int], bool], now: float) -> list[tuple[M, Any]]:
         """The (message, payload) pairs that may run now, in the order to run them."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reactor.ordering import EventTimeMerge
+from reactor.kafka.ordering import EventTimeMerge
 
 P, T = "profile.updated", "transaction.created"
 
@@ -21,7 +21,7 @@ def merge() -> EventTimeMerge[Msg]:
 
 
 def add(m: EventTimeMerge[Msg], topic: str, offset: int, at: str | None, partition: int = 0) -> None:
-    m.add(Msg(topic, partition, offset), at, f"{topic}@{offset}")
+    m.add((topic, partition), Msg(topic, partition, offset), at, f"{topic}@{offset}")
 
 
 def everything_caught_up(topic: str, partition: int) -> bool:
