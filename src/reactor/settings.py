@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     #: At most how long (seconds) a partition's events wait for the other input
     #: topic, which seems to lag, so that they run in event-time order.
     order_wait: float = Field(0.2, ge=0, le=10)
+    #: Seconds an event waits, after it arrived, before it runs ahead of another
+    #: input topic that has nothing more in Kafka (see kafka/ordering.py).
+    order_settle: float = Field(0.02, ge=0, le=1)
     #: How often the configuration root is checked for changes, in seconds.
     reload_interval: float = Field(2.0, gt=0)
 

@@ -125,7 +125,9 @@ class Worker:
         self.changelog = settings.changelog_topic
         self.limit = 1_000_000 - RECORD_OVERHEAD  # set from the topics by `run_worker`
         self.delete_retention = 86400.0
-        self.merge: EventTimeMerge[Message] = EventTimeMerge(self.inputs, settings.order_wait)
+        self.merge: EventTimeMerge[Message] = EventTimeMerge(
+            self.inputs, settings.order_wait, settings.order_settle
+        )
         self.owned: dict[int, _Partition] = {}
         self.kept: dict[int, PartitionStore] = {}  # stores of revoked partitions, until the next assignment
         #: input (topic, partition) -> next offset to process (as committed)
@@ -224,7 +226,7 @@ class Worker:
             self._close()
 
     def _iteration(self) -> None:
-        wait = 0.05 if self.merge.waiting_since else 0.5
+        wait = min(0.05, max(0.002, self.settings.order_settle / 4)) if self.merge.holding else 0.5
         messages = self.consumer.consume(1, wait)
         if messages:
             messages += self.consumer.consume(self.settings.batch_size - 1, 0)
@@ -267,7 +269,7 @@ class Worker:
             payload = exc.as_dict()
         except Exception as exc:
             payload = _internal_error(exc)
-        self.merge.add((topic, partition), message, occurred_at, payload)
+        self.merge.add((topic, partition), message, occurred_at, payload, time.monotonic())
 
     def _key_mismatch(self, key: bytes | None, event: Event) -> dict[str, str]:
         self.metrics.rejects.labels("key_mismatch").inc()
