@@ -305,7 +305,7 @@ class Worker:
                 elif offset >= 0:
                     cache[tp] = offset >= high
                 else:  # nothing received or committed: caught up if the partition is empty
-                    cache[tp] = low >= 0 and low >= high
+                    cache[tp] = high == 0 or 0 <= high <= low
             return cache[tp]
 
         return caught_up
