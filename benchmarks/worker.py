@@ -55,7 +55,9 @@ def create_topics(bootstrap: str, names: list[str]) -> None:
         future.result()
 
 
-def produce(bootstrap: str, topic_of: dict[str, str], lines: list[bytes], rate: float | None = None) -> dict[str, float]:
+def produce(
+    bootstrap: str, topic_of: dict[str, str], lines: list[bytes], rate: float | None = None
+) -> dict[str, float]:
     """Send `lines` (all at once, or `rate` a second); returns event id -> send time."""
     producer = Producer(
         {
@@ -183,7 +185,9 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{env['REACTOR_WEB_PORT']}/healthz", timeout=2) as r:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{env['REACTOR_WEB_PORT']}/healthz", timeout=2
+            ) as r:
                 if orjson.loads(r.read()).get("ready"):
                     return proc
         except (urllib.error.URLError, OSError):
@@ -209,7 +213,9 @@ def replay_rate(config: Path, events_file: Path, count: int) -> tuple[float, int
     return count / elapsed, int(summary["actions"])
 
 
-def latency(bootstrap: str, data: Path, config: Path, guarantee: str, args: argparse.Namespace) -> tuple[float, float, int]:
+def latency(
+    bootstrap: str, data: Path, config: Path, guarantee: str, args: argparse.Namespace
+) -> tuple[float, float, int]:
     env = isolated_env(bootstrap, data, config, REACTOR_PROCESSING_GUARANTEE=guarantee)
     create_topics(bootstrap, list(dict.fromkeys(topics_of(env).values())))
     proc = start_worker(env, data / f"latency-{guarantee}.log")
@@ -217,7 +223,9 @@ def latency(bootstrap: str, data: Path, config: Path, guarantee: str, args: argp
         lines = recent_events(int(args.rate * args.seconds), 2000, seed=11)
         received: list[Any] = []
         reader = threading.Thread(
-            target=lambda: received.extend(read_actions(bootstrap, env["REACTOR_ACTIONS_TOPIC"], 10**9, args.seconds + 8))
+            target=lambda: received.extend(
+                read_actions(bootstrap, env["REACTOR_ACTIONS_TOPIC"], 10**9, args.seconds + 8)
+            )
         )
         reader.start()
         time.sleep(1.0)
@@ -269,7 +277,11 @@ def main() -> None:
 
         # 2. The ceiling: a plain confluent-kafka loop over the same events.
         run = uuid.uuid4().hex[:6]
-        plain_topics = {"profile.updated": f"{run}.p", "profile.deleted": f"{run}.p", "transaction.created": f"{run}.t"}
+        plain_topics = {
+            "profile.updated": f"{run}.p",
+            "profile.deleted": f"{run}.p",
+            "transaction.created": f"{run}.t",
+        }
         create_topics(bootstrap, [f"{run}.p", f"{run}.t", f"{run}.out"])
         produce(bootstrap, plain_topics, lines)
         plain = plain_loop(bootstrap, [f"{run}.p", f"{run}.t"], f"{run}.out", args.events)
@@ -297,8 +309,12 @@ def main() -> None:
     )
     print(f"  reactor replay (the core alone, one process)        {replay:>10,.0f} events/s")
     print(f"  plain confluent-kafka consume-decode-produce loop   {plain:>10,.0f} events/s  (the ceiling)")
-    print(f"  reactor worker                                      {worker:>10,.0f} events/s  ({len(actions)} actions)")
-    print(f"  ratio worker / replay       {worker / replay:.2f}  (goal >= 0.8: {'met' if worker >= 0.8 * replay else 'not met'})")
+    print(
+        f"  reactor worker                                      {worker:>10,.0f} events/s  ({len(actions)} actions)"
+    )
+    print(
+        f"  ratio worker / replay       {worker / replay:.2f}  (goal >= 0.8: {'met' if worker >= 0.8 * replay else 'not met'})"
+    )
     print(f"  ratio worker / plain loop   {worker / plain:.2f}")
     print(f"  worker >= 10,000 events/s per process: {'met' if worker >= 10_000 else 'not met'}")
     for name, (p50, p99, n), goal in (("exactly_once", eos, 100), ("at_least_once", alo, 50)):

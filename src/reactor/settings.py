@@ -69,9 +69,10 @@ class Settings(BaseSettings):
     log_level: str = "info"
     #: How often time-driven work (expiry, automations) runs, in seconds (<= 60).
     tick_interval: float = Field(15.0, gt=0, le=60)
-    #: At most how long (seconds) a partition's events wait for the other input
-    #: topic, which seems to lag, so that they run in event-time order.
-    order_wait: float = Field(0.2, ge=0, le=10)
+    #: At most how long (seconds) a partition's events wait for another input
+    #: topic that has records in Kafka not yet received, so that they run in
+    #: event-time order (counted only while the consumer has nothing else queued).
+    order_wait: float = Field(2.0, ge=0, le=60)
     #: Seconds an event waits, after it arrived, before it runs ahead of another
     #: input topic that has nothing more in Kafka (see kafka/ordering.py).
     order_settle: float = Field(0.02, ge=0, le=1)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from harness import Deployment, WorkerProcess, consume, publish, reactor_cli, worker_env
+from harness import Deployment, WorkerProcess, consume, create_topics, publish, reactor_cli, worker_env
 
 from support import write_config
 
@@ -170,21 +168,18 @@ def test_the_worker_refuses_to_start_on_a_bad_configuration(kafka_bootstrap, tmp
 def test_the_worker_refuses_input_topics_that_disagree_on_partitions(kafka_bootstrap, tmp_path):
     env = worker_env(kafka_bootstrap, tmp_path)
 
-    async def create() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics(
-                [
-                    NewTopic(env["REACTOR_PROFILE_TOPIC"], 2, 1),
-                    NewTopic(env["REACTOR_TRANSACTION_TOPIC"], 3, 1),
-                ]
-            )
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
+    create_topics(kafka_bootstrap, {env["REACTOR_PROFILE_TOPIC"]: 2, env["REACTOR_TRANSACTION_TOPIC"]: 3})
     done = reactor_cli(env, "worker")
     assert done.returncode == 1
     assert b"input topics have different partition counts" in done.stderr
     assert env["REACTOR_PROFILE_TOPIC"].encode() in done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+def test_the_worker_refuses_a_changelog_that_disagrees_with_the_inputs(kafka_bootstrap, tmp_path):
+    env = worker_env(kafka_bootstrap, tmp_path)
+    create_topics(kafka_bootstrap, {env["REACTOR_PROFILE_TOPIC"]: 4, f"{env['REACTOR_APP_ID']}.profiles": 2})
+    done = reactor_cli(env, "worker")
+    assert done.returncode == 1 and b"Traceback" not in done.stderr
+    lines = done.stderr.decode().strip().splitlines()
+    assert lines[-1].startswith("reactor: the state changelog") and "2 partitions" in lines[-1]

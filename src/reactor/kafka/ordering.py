@@ -65,8 +65,17 @@ class EventTimeMerge(Generic[M]):
         """Whether some partition holds events back (the caller polls sooner)."""
         return bool(self.waiting_since or self.settling)
 
-    def release(self, caught_up: Callable[[str, int], bool], now: float) -> list[tuple[M, Any]]:
-        """The (message, payload) pairs that may run now, in the order to run them."""
+    def release(
+        self, caught_up: Callable[[str, int], bool], now: float, drained: bool = True
+    ) -> list[tuple[M, Any]]:
+        """The (message, payload) pairs that may run now, in the order to run them.
+
+        `drained` says whether the caller has taken everything its client had
+        received: if not, the records a partition waits for may be among those
+        not yet taken, so the `max_idle` clock starts again."""
+        if not drained:
+            for partition in self.waiting_since:
+                self.waiting_since[partition] = now
         out: list[tuple[M, Any]] = []
         for partition in sorted({p for (_, p), queue in self.queues.items() if queue}):
             queues = [(index, self.queues[(topic, partition)]) for index, topic in enumerate(self.topics)]

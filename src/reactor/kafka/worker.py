@@ -233,7 +233,8 @@ class Worker:
         batch = _Batch()
         for message in messages:
             self._receive(message, batch)
-        released = self.merge.release(self._caught_up_now(), time.monotonic())
+        drained = len(messages) < self.settings.batch_size
+        released = self.merge.release(self._caught_up_now(), time.monotonic(), drained)
         started = time.perf_counter()
         for message, payload in released:
             self._release(message, payload, batch)
@@ -818,13 +819,19 @@ class Worker:
         now = time.monotonic()
         stalled = []
         for tp, position in list(self.positions.items()):
+            ktp = TopicPartition(*tp)
             try:
-                _, high = self.consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)
+                _, high = self.consumer.get_watermark_offsets(ktp, cached=True)
+                (fetched,) = self.consumer.position([ktp])
             except KafkaException:
                 continue
             if high < 0:
                 continue
-            lag = max(0, high - position)
+            # Records not yet handed to reactor, plus those the merge holds.
+            # (The consumer's position steps over transaction markers; the
+            # committed position, the offset after the last record, does not.)
+            held = len(self.merge.queues.get(tp, ()))
+            lag = max(0, high - fetched.offset) + held if fetched.offset >= 0 else max(0, high - position)
             self.lags[tp] = lag
             self.metrics.lag.labels(tp[0], str(tp[1])).set(lag)
             seen = self.progress.get(tp)
