@@ -44,7 +44,7 @@ from harness import (
 )
 
 from reactor.config import load_config
-from reactor.replay import Replay, read_lines
+from reactor.replay import Replay
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
