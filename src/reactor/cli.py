@@ -293,7 +293,7 @@ def deliveries_retry(
     settings = _settings(config)
     quiet_http_logs()
     try:
-        check_reachable(admin_client(settings), settings.bootstrap_servers)
+        check_reachable(admin_client(settings), settings.bootstrap_servers, settings.connect_timeout)
         result = retry_dead_letters(settings, loaded, target, log=lambda m: typer.echo(m, err=True))
     except _kafka_errors() as exc:
         raise _kafka_failure(exc) from None

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "REACTOR_BOOTSTRAP_SERVERS"),
     )
     config: Path = Path(".")
+    #: Seconds to wait for a broker to answer at start, before saying it cannot be reached.
+    connect_timeout: float = Field(10.0, gt=0, le=300)
 
     # Topics (CONTRACT §1, §4, §5).
     profile_topic: str = "profile.updated"

@@ -46,6 +46,10 @@ def _consumer(settings: Settings, group: str, topic: str) -> Consumer:
             "bootstrap.servers": settings.bootstrap_servers,
             "logger": client_logger(),
             "group.id": group,
+            # Static membership: a restarted worker takes its delivery back at once.
+            "group.instance.id": f"{settings.instance}.{group}",
+            "session.timeout.ms": int(settings.session_timeout * 1000),
+            "heartbeat.interval.ms": max(100, int(settings.session_timeout * 1000 / 3)),
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
             "auto.offset.reset": "earliest",
@@ -238,13 +242,11 @@ def retry_dead_letters(
         partitions = sorted(metadata.topics[topic].partitions) if topic in metadata.topics else []
         tps = [TopicPartition(topic, p) for p in partitions]
         committed = consumer.committed(tps, timeout=10) if tps else []
-        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
-        starts = {tp.partition: tp.offset for tp in committed}
-        wanted = [
-            TopicPartition(topic, p, starts[p] if starts[p] >= 0 else -2)  # -2: from the beginning
-            for p in partitions
-            if starts[p] < ends[p]
-        ]
+        marks = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10) for tp in tps}
+        ends = {p: high for p, (_, high) in marks.items()}
+        # Where this group left off, or the oldest record still kept.
+        starts = {tp.partition: tp.offset if tp.offset >= 0 else marks[tp.partition][0] for tp in committed}
+        wanted = [TopicPartition(topic, p, starts[p]) for p in partitions if starts[p] < ends[p]]
         actions = _read_until(consumer, wanted, ends, target, result)
         dead: list[dict[str, Any]] = []
         own = deliverer is None
@@ -254,7 +256,7 @@ def retry_dead_letters(
             producer.produce(topic, orjson.dumps(letter), key)
         if producer.flush(30) > 0:
             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"dead letters not written to {topic}"))
-        done = [TopicPartition(topic, p, ends[p]) for p in partitions if ends[p] > max(starts[p], 0)]
+        done = [TopicPartition(topic, p, ends[p]) for p in partitions if ends[p] > starts[p]]
         if done:
             consumer.commit(offsets=done, asynchronous=False)
         log(

@@ -72,7 +72,7 @@ def publish(
     Raises BrokerUnavailable when no broker answers, TopicError when Kafka
     refuses the records (a topic that does not exist and cannot be created)."""
     common: dict[str, Any] = {"bootstrap.servers": settings.bootstrap_servers, "logger": client_logger()}
-    check_reachable(AdminClient(common), settings.bootstrap_servers)
+    check_reachable(AdminClient(common), settings.bootstrap_servers, settings.connect_timeout)
     producer = Producer(
         {
             **common,

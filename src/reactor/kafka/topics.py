@@ -61,7 +61,7 @@ def ensure_topics(settings: Settings, admin: AdminClient | None = None) -> int:
     Raises TopicError when existing topics disagree or cannot be created, and
     BrokerUnavailable when no broker answers."""
     admin = admin or admin_client(settings)
-    check_reachable(admin, settings.bootstrap_servers)
+    check_reachable(admin, settings.bootstrap_servers, settings.connect_timeout)
     inputs = list(settings.input_topics)
     changelog = settings.changelog_topic
     copartitioned = [*inputs, changelog]
