@@ -25,7 +25,12 @@ def run(*args: str, env_extra: dict[str, str], stdin: bytes = b"") -> subprocess
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REACTOR_", "KAFKA_"))}
     env.update({"REACTOR_CONNECT_TIMEOUT": "2", "REACTOR_CONFIG": str(REPO), **env_extra})
     return subprocess.run(
-        [sys.executable, "-m", "reactor", *args], input=stdin, capture_output=True, cwd=REPO, env=env, timeout=60
+        [sys.executable, "-m", "reactor", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=REPO,
+        env=env,
+        timeout=60,
     )
 
 
@@ -34,7 +39,9 @@ def run(*args: str, env_extra: dict[str, str], stdin: bytes = b"") -> subprocess
 )
 def test_an_unreachable_broker_is_one_line_naming_it(command):
     address = f"127.0.0.1:{closed_port()}"
-    done = run(*command, env_extra={"KAFKA_BOOTSTRAP_SERVERS": address, "REACTOR_WEB_PORT": "0"}, stdin=b"{}\n")
+    done = run(
+        *command, env_extra={"KAFKA_BOOTSTRAP_SERVERS": address, "REACTOR_WEB_PORT": "0"}, stdin=b"{}\n"
+    )
     assert done.returncode == 1
     lines = done.stderr.decode().strip().splitlines()
     assert len(lines) == 1, done.stderr.decode()
@@ -48,7 +55,9 @@ def test_a_web_port_in_use_is_one_line_naming_it(command):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = run(*command, env_extra={"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "REACTOR_WEB_PORT": str(port)})
+        done = run(
+            *command, env_extra={"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "REACTOR_WEB_PORT": str(port)}
+        )
     assert done.returncode == 1
     lines = done.stderr.decode().strip().splitlines()
     assert lines == [f"reactor: cannot listen on 127.0.0.1:{port} (REACTOR_WEB_PORT): Address already in use"]

@@ -67,7 +67,14 @@ def worker_env(bootstrap: str, tmp_path: Path, config: Path = REPO, **extra: str
 class WorkerProcess:
     """A `reactor worker` subprocess with its own web port and log file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        port: int | None = None,
+        command: tuple[str, ...] = ("worker",),
+    ) -> None:
+        self.command = command
         self.port = port or free_port()
         self.env = {**env, "REACTOR_WEB_PORT": str(self.port)}
         self.log_path = log_path
@@ -76,7 +83,7 @@ class WorkerProcess:
     def start(self, ready_timeout: float = 90.0) -> WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reactor", "worker"],
+            [sys.executable, "-m", "reactor", *self.command],
             env=self.env,
             cwd=REPO,
             stdout=log,

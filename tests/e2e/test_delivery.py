@@ -261,7 +261,9 @@ async def test_a_secret_is_scrubbed_from_error_texts_in_every_form(target_for, s
 
 
 @pytest.mark.parametrize("value", ["tok-abc\n", "tok-abc\r\n", "tok\rabc"], ids=["lf", "crlf", "cr"])
-async def test_a_header_value_with_a_line_break_is_refused_naming_the_variable(server, deliverer, target_for, value):
+async def test_a_header_value_with_a_line_break_is_refused_naming_the_variable(
+    server, deliverer, target_for, value
+):
     deliverer.environ = {**deliverer.environ, "HOOK_TOKEN": value}
     outcome, attempts = await deliverer.deliver(action(), target_for("/h"), sleep=deliverer.no_wait)
     assert outcome.kind == "dead" and outcome.code == "config" and len(attempts) == 1
