@@ -103,9 +103,15 @@ def read_actions(bootstrap: str, topic: str, until: int, timeout: float, on_reco
     deadline = time.monotonic() + timeout
     try:
         while len(out) < until and time.monotonic() < deadline:
-            for message in consumer.consume(1000, 0.05):
+            # One record (as soon as it comes), then whatever else is there:
+            # consume(n, timeout) waits for n records or the timeout.
+            messages = consumer.consume(1, 0.1)
+            if messages:
+                messages += consumer.consume(1000, 0)
+            now = time.time()
+            for message in messages:
                 if message.error() is None:
-                    out.append((message.value(), message.timestamp()[1], time.time()))
+                    out.append((message.value(), message.timestamp()[1], now))
     finally:
         consumer.close()
     return out

@@ -23,6 +23,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry
         self.events = Counter(
             "reactor_events", "Events read, by type and outcome", ["type", "outcome"], registry=r
@@ -80,6 +81,15 @@ class Metrics:
             ["target"],
             registry=r,
         )
+
+    def child(self, family: Any, *labels: str) -> Any:
+        """`family.labels(*labels)`, made once: prometheus-client's `labels`
+        costs more than the counting itself on the worker's hot path."""
+        key = (id(family), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = family.labels(*labels)
+        return found
 
     def set_config(self, version: str) -> None:
         self.config_info.clear()

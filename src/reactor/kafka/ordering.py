@@ -66,13 +66,19 @@ class EventTimeMerge(Generic[M]):
         return bool(self.waiting_since or self.settling)
 
     def release(
-        self, caught_up: Callable[[str, int], bool], now: float, drained: bool = True
+        self,
+        caught_up: Callable[[str, int], bool],
+        now: float,
+        drained: bool = True,
+        never_written: Callable[[str, int], bool] | None = None,
     ) -> list[tuple[M, Any]]:
         """The (message, payload) pairs that may run now, in the order to run them.
 
         `drained` says whether the caller has taken everything its client had
         received: if not, the records a partition waits for may be among those
-        not yet taken, so the `max_idle` clock starts again."""
+        not yet taken, so the `max_idle` clock starts again. `never_written`
+        names topic partitions that have never held a record (an input topic
+        a deployment does not use): no event waits `settle` for those."""
         if not drained:
             for partition in self.waiting_since:
                 self.waiting_since[partition] = now
@@ -95,7 +101,10 @@ class EventTimeMerge(Generic[M]):
                         break  # wait: an earlier event may still come on the lagging topic
                 else:
                     self.waiting_since.pop(partition, None)
-                    if empty and now - arrived < self.settle:
+                    settle_for = [
+                        t for t in empty if never_written is None or not never_written(t, partition)
+                    ]
+                    if settle_for and now - arrived < self.settle:
                         self.settling[partition] = arrived
                         break  # the other topics' latest records may still be landing
                 queue.popleft()

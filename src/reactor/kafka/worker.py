@@ -234,7 +234,8 @@ class Worker:
         for message in messages:
             self._receive(message, batch)
         drained = len(messages) < self.settings.batch_size
-        released = self.merge.release(self._caught_up_now(), time.monotonic(), drained)
+        caught_up, never_written = self._caught_up_now()
+        released = self.merge.release(caught_up, time.monotonic(), drained, never_written)
         started = time.perf_counter()
         for message, payload in released:
             self._release(message, payload, batch)
@@ -265,16 +266,16 @@ class Worker:
             else:
                 payload, occurred_at = event, event.occurred_at
         except InvalidEvent as exc:
-            self.metrics.rejects.labels(exc.code).inc()
-            self.metrics.events.labels("unknown", "rejected").inc()
+            self.metrics.child(self.metrics.rejects, exc.code).inc()
+            self.metrics.child(self.metrics.events, "unknown", "rejected").inc()
             payload = exc.as_dict()
         except Exception as exc:
             payload = _internal_error(exc)
         self.merge.add((topic, partition), message, occurred_at, payload, time.monotonic())
 
     def _key_mismatch(self, key: bytes | None, event: Event) -> dict[str, str]:
-        self.metrics.rejects.labels("key_mismatch").inc()
-        self.metrics.events.labels(event.type, "rejected").inc()
+        self.metrics.child(self.metrics.rejects, "key_mismatch").inc()
+        self.metrics.child(self.metrics.events, event.type, "rejected").inc()
         said = "no key" if key is None else f"key {key.decode('utf-8', 'replace')!r}"
         return {
             "code": "key_mismatch",
@@ -283,12 +284,18 @@ class Worker:
             "path": "profile_id",
         }
 
-    def _caught_up_now(self) -> Callable[[str, int], bool]:
-        """Whether an input partition has nothing more in Kafka for now: its
-        position has reached the high watermark (the last stable offset, read
-        committed) of the latest fetch, which on one broker is at least as
-        recent as the fetch that brought any record held for it."""
+    def _caught_up_now(self) -> tuple[Callable[[str, int], bool], Callable[[str, int], bool]]:
+        """Two questions about an input partition, for this iteration: has it
+        nothing more in Kafka for now (its position has reached the high
+        watermark, the last stable offset read committed, of the latest fetch,
+        which on one broker is at least as recent as the fetch that brought
+        any record held for it); and has it never held a record at all."""
         cache: dict[tuple[str, int], bool] = {}
+        highs: dict[tuple[str, int], int] = {}
+
+        def never_written(topic: str, partition: int) -> bool:
+            caught_up(topic, partition)
+            return highs.get((topic, partition)) == 0
 
         def caught_up(topic: str, partition: int) -> bool:
             tp = (topic, partition)
@@ -300,6 +307,7 @@ class Worker:
                 except KafkaException:
                     cache[tp] = False
                     return False
+                highs[tp] = high
                 offset = position.offset if position.offset >= 0 else self.positions.get(tp, -1)
                 if high < 0:
                     cache[tp] = False  # not fetched yet: nothing known
@@ -309,7 +317,7 @@ class Worker:
                     cache[tp] = high == 0 or 0 <= high <= low
             return cache[tp]
 
-        return caught_up
+        return caught_up, never_written
 
     # --- processing ------------------------------------------------------------
 
@@ -349,7 +357,7 @@ class Worker:
             return
         batch.started[profile_id][1].append(work)
         if work.kind == "event" and work.event is not None:
-            self.metrics.events.labels(work.event.type, outcome.skipped or "processed").inc()
+            self.metrics.child(self.metrics.events, work.event.type, outcome.skipped or "processed").inc()
         self._keep(outcome, records, profile_id, partition, batch)
 
     def _outcome(
@@ -412,9 +420,9 @@ class Worker:
         self._index(partition, profile_id, state)
         metrics = self.metrics
         for action in outcome.actions:
-            metrics.actions.labels(action.type).inc()
+            metrics.child(metrics.actions, action.type).inc()
         for failure in outcome.failures:
-            metrics.rule_errors.labels(failure.reaction_id, failure.code).inc()
+            metrics.child(metrics.rule_errors, failure.reaction_id, failure.code).inc()
         if outcome.limited_sends:
             metrics.limited_sends.inc(outcome.limited_sends)
 
@@ -425,9 +433,11 @@ class Worker:
             exc,
             extra={"event_id": work.event.id if work.event else None, "kind": work.kind},
         )
-        self.metrics.rejects.labels("internal_error").inc()
+        self.metrics.child(self.metrics.rejects, "internal_error").inc()
         if work.message is not None:
-            self.metrics.events.labels(work.event.type if work.event else "unknown", "failed").inc()
+            self.metrics.child(
+                self.metrics.events, work.event.type if work.event else "unknown", "failed"
+            ).inc()
             self._letter(_internal_error(exc), work.message, batch)
         else:  # time-driven work: a dead letter naming the tick, the profile keeps its state
             raw, source = self._raw_and_source(work)
