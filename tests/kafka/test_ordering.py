@@ -96,7 +96,7 @@ def test_an_event_waits_settle_behind_a_caught_up_topic_unless_that_topic_never_
     m.add((T, 0), Msg(T, 0, 0), "2026-01-01T00:00:05Z", "t0", arrived=10.0)
     assert m.release(everything_caught_up, now=10.01) == []  # the profile topic's records may still land
     assert m.holding
-    assert [p for _, p in m.release(everything_caught_up, now=10.02)] == ["t0"]
+    assert [p for _, p in m.release(everything_caught_up, now=10.03)] == ["t0"]
     assert not m.holding
     m.add((T, 0), Msg(T, 0, 1), "2026-01-01T00:00:06Z", "t1", arrived=20.0)
     unused = m.release(everything_caught_up, now=20.0, never_written=lambda topic, partition: topic == P)
