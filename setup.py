@@ -16,6 +16,7 @@ from setuptools import setup
 COMPILED = [
     "src/reactor/clock.py",
     "src/reactor/state.py",
+    "src/reactor/windows.py",
     "src/reactor/context.py",
     "src/reactor/actions.py",
     "src/reactor/engine.py",

@@ -5,6 +5,8 @@ the bundled sample configuration and prints, from one run:
 
 - bytes of state per profile as the worker stores it (the Faust table value:
   compact JSON), mean and p99, against the goal of <= 2 KB;
+- the stored state of one busy profile with 10,000 purchases in its window,
+  and the bytes each kept purchase adds;
 - the replay process's RSS growth per profile (Python objects in a dict),
   and what that makes for 1 M profiles.
 
@@ -27,6 +29,21 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 def rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * resource.getpagesize()
+
+
+def busy_profile_state(config) -> tuple[int, float]:
+    """The stored state of one profile with 10,000 purchases in its window,
+    and the bytes each purchase adds (from the difference with 1,000)."""
+    from scaling import one_profile
+
+    from reactor.replay import Replay
+
+    sizes = {}
+    for purchases in (1_000, 10_000):
+        runner = Replay(config, on_action=lambda a: None, on_reject=lambda r: None)
+        runner.feed_lines(enumerate(one_profile(purchases), 1))
+        sizes[purchases] = len(runner.states["p-busy"].to_json())
+    return sizes[10_000], (sizes[10_000] - sizes[1_000]) / 9_000
 
 
 def main() -> None:
@@ -58,6 +75,11 @@ def main() -> None:
     print(
         f"  state per profile (table value, JSON): mean {mean:,.0f} B, p99 {p99:,} B, max {sizes[-1]:,} B"
         f"  (goal <= 2,048 B: {'met' if mean <= 2048 else 'not met'})"
+    )
+    busy_bytes, per_purchase = busy_profile_state(config)
+    print(
+        f"  a busy profile with 10,000 purchases kept (a year, one every ~50 min): {busy_bytes:,} B of state, "
+        f"{per_purchase:.1f} B per purchase kept (purchase, tier points, and event id for the dedupe window)"
     )
     print(
         f"  replay RSS growth: {per_profile_rss:,.0f} B per profile; "

@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 invalid input or configuration, 2 usage error.
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
@@ -19,7 +20,9 @@ from reactor.config import Config, load_config
 from reactor.errors import ConfigError, InvalidEvent
 
 if TYPE_CHECKING:
+    from reactor.replay import Replay
     from reactor.settings import Settings
+    from reactor.streams import Input, Output
 
 __all__ = ["app", "main"]
 
@@ -86,46 +89,73 @@ def replay(
 ) -> None:
     """Run the pipeline in-process on a JSON Lines file: actions to stdout,
     rejects to stderr, a summary line last on stderr."""
-    from reactor.replay import Replay, read_lines
+    from reactor.replay import Replay
     from reactor.runtime import tune_gc
+    from reactor.streams import Output, open_input
 
     until_at = _instant_option(until, "--until")
     loaded = _load(config)
     tune_gc()
-    out = sys.stdout.buffer
-    err = sys.stderr.buffer
-
-    def on_reject(record: dict[str, Any]) -> None:
-        err.write(orjson.dumps(record) + b"\n")
-        err.flush()
-
+    try:
+        source = open_input(file)
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror}", 2) from None
+    output = Output(sys.stdout.buffer, sys.stderr.buffer)
     sends: list[dict[str, Any]] = []
 
+    def on_reject(record: dict[str, Any]) -> None:
+        output.reject(orjson.dumps(record) + b"\n")
+
     def on_action(action: Action) -> None:
-        out.write(action.to_json() + b"\n")
+        output.action(action.to_json() + b"\n")
         if deliver and action.type == "target.send":
             sends.append(action.as_dict())
 
     runner = Replay(loaded, on_action=on_action, on_reject=on_reject, file_name=file)
-    stream = _open_input(file)
-    try:
-        runner.feed_lines(read_lines(stream))
-        runner.finish(until_at)
-    finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()
-        out.flush()
+    interrupted = _feed(runner, source, output, until_at)
     summary = runner.summary()
-    if deliver:
+    summary["blank"], summary["reordered"] = source.blank, source.reordered
+    if deliver and not interrupted:
         summary["deliveries"] = asyncio.run(_deliver(sends, loaded, on_reject))
-    err.write(orjson.dumps({"summary": summary}) + b"\n")
-    err.flush()
+        output.flush()
+    if interrupted:
+        summary["interrupted"] = True
+    sys.stderr.buffer.write(orjson.dumps({"summary": summary}) + b"\n")
+    sys.stderr.buffer.flush()
+    if interrupted:
+        raise typer.Exit(130)
     if (
         summary["rejected"]
         or summary["reaction_failures"]
         or summary.get("deliveries", {}).get("dead_letter")
     ):
         raise typer.Exit(1)
+
+
+def _feed(runner: Replay, source: Input, output: Output, until: str | None) -> bool:
+    """Run every line of `source`, then the time-driven work up to `until`;
+    True if Ctrl-C stopped it first (the summary then says what was done)."""
+    from reactor.streams import Progress, live
+
+    progress = Progress(sys.stderr.buffer, None)
+    try:
+        lines = source.lines()
+        progress.total = source.total
+        if not source.sorted_whole:
+            lines = live(lines, output)
+        for count, (number, raw) in enumerate(lines, start=1):
+            runner.feed(raw, {"file": source.name, "line": number})
+            if not count & 1023:
+                progress.update(count, runner.clock)
+        runner.finish(until)
+    except KeyboardInterrupt:
+        return True  # CONTRACT §11: Ctrl-C prints the summary of what was done
+    finally:
+        progress.clear()
+        output.flush()
+        if source.stream is not sys.stdin.buffer:
+            source.stream.close()
+    return False
 
 
 async def _deliver(sends: list[dict[str, Any]], loaded: Config, on_dead: Any) -> dict[str, int]:
@@ -153,36 +183,70 @@ def validate(config: ConfigOption = Path(".")) -> None:
 
 @app.command()
 def explain(
-    event: Annotated[Path, typer.Option("--event", help="A file holding one event (JSON).", dir_okay=False)],
+    event: Annotated[
+        str | None, typer.Option("--event", help="A file holding one event (JSON), or - for stdin.")
+    ] = None,
     config: ConfigOption = Path("."),
     history: Annotated[
         Path | None,
         typer.Option(help="JSON Lines events that happened before, to build the profile's state."),
     ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Explain the automations as a tick at this time would run them."),
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="The profile for --at (default: the event's).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """For each reaction: matched or not, and the value of every sub-expression of `when`."""
-    from reactor.explain import explain_event, render_text
+    """For each reaction: matched or not, the value of every sub-expression of
+    `when` and of each `filter`, limits and caps; with --at, the automations."""
+    from reactor.explain import explain_automations, explain_event, render_text
 
+    at_instant = _instant_option(at, "--at")
+    if event is None and at_instant is None:
+        raise _fail("give --event FILE (or - for stdin), or --at TIME for the automations", 2)
     loaded = _load(config)
-    try:
-        raw = event.read_bytes().strip()
-    except OSError as exc:
-        raise _fail(f"cannot read {event}: {exc.strerror}", 2) from None
-    history_stream = _open_input(str(history)) if history is not None else None
-    try:
-        report = explain_event(loaded, raw, history_stream, history_name=str(history or ""))
-    except InvalidEvent as exc:
-        raise _fail(
-            f"{event}: {exc.message} (field `{exc.path}`)" if exc.path else f"{event}: {exc.message}"
-        ) from None
-    finally:
-        if history_stream is not None:
-            history_stream.close()
+    past = _read_history(history)
+    report: dict[str, Any] = {}
+    if event is not None:
+        raw = _read_event(event)
+        try:
+            report.update(explain_event(loaded, raw, io.BytesIO(past), history_name=str(history or "")))
+        except InvalidEvent as exc:
+            where = "stdin" if event == "-" else event
+            detail = f" (field `{exc.path}`)" if exc.path else ""
+            raise _fail(f"{where}: {exc.message}{detail}") from None
+    if at_instant is not None:
+        profile_id = profile or (report["event"]["profile_id"] if "event" in report else None)
+        if profile_id is None:
+            raise _fail("--at needs --profile ID (or an --event whose profile it explains)", 2)
+        report.update(
+            explain_automations(loaded, profile_id, at_instant, io.BytesIO(past), str(history or ""))
+        )
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     else:
         typer.echo(render_text(report))
+
+
+def _read_event(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read().strip()
+    try:
+        return Path(name).read_bytes().strip()
+    except OSError as exc:
+        raise _fail(f"cannot read {name}: {exc.strerror}", 2) from None
+
+
+def _read_history(history: Path | None) -> bytes:
+    if history is None:
+        return b""
+    try:
+        return history.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {history}: {exc.strerror}", 2) from None
 
 
 def _settings(config: Path | None = None) -> Settings:

@@ -19,6 +19,7 @@ __all__ = [
     "normalize_instant",
     "parse_duration",
     "parse_instant",
+    "seconds",
     "shift",
     "whole_days",
 ]
@@ -92,6 +93,16 @@ def whole_days(earlier: str, now: str) -> int:
     the days between the two dates, less one if `now` is earlier in its day."""
     days = _day_number(now[:10]) - _day_number(earlier[:10])
     return days - 1 if now[11:] < earlier[11:] else days
+
+
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+
+
+def seconds(canonical: str) -> int:
+    """Seconds since the Unix epoch of a canonical instant (UTC has no leap
+    seconds there, so 365 days are exactly 365 x 86,400 of them)."""
+    days = _day_number(canonical[:10]) - _EPOCH_DAY
+    return days * 86_400 + int(canonical[11:13]) * 3600 + int(canonical[14:16]) * 60 + int(canonical[17:19])
 
 
 @functools.lru_cache(maxsize=4096)

@@ -26,7 +26,7 @@ __all__ = ["PARTS", "ROOT_KEYS", "ContextView", "active_statuses", "build_contex
 #: What a step can change, and the context keys each change touches.
 PARTS: dict[str, tuple[str, ...]] = {
     "tags": ("flattened_tags",),
-    "statuses": ("statuses", "flattened_statuses", "best_status", "benefits"),
+    "statuses": ("statuses", "flattened_statuses", "best_status", "best_customer_facing_status", "benefits"),
     "benefits": ("benefits",),
     "point_balance": ("point_balance",),
     "tier_points": ("tier_points_12m",),
@@ -95,6 +95,9 @@ class ContextView:
         self.config = config
         self.now = event.occurred_at
         self.profile = profile
+        #: `aggregations.previous_spend_at`: the last purchase before this
+        #: event's purchase (set by the engine), or before this event.
+        self.previous_spend_at = state.last_spend_at
         self._values: dict[str, Any] = {}
         self._full: dict[str, Any] | None = None
         self.reset(profile, previous_profile)
@@ -159,10 +162,12 @@ class ContextView:
 
     def _statuses(self) -> dict[str, Any]:
         statuses = active_statuses(self.state, self.config, self.now)
+        facing = [s["handle"] for s in statuses if s["customer_facing"]]
         return {
             "statuses": statuses,
             "flattened_statuses": [s["handle"] for s in statuses],
             "best_status": statuses[0]["handle"] if statuses else None,
+            "best_customer_facing_status": facing[0] if facing else None,
         }
 
     def _benefits(self) -> dict[str, Any]:
@@ -181,14 +186,17 @@ class ContextView:
         return {"point_balance": self.state.point_balance}
 
     def _tier_points(self) -> dict[str, Any]:
-        return {"tier_points_12m": self.state.tier_points_12m(self.now)}
+        return {"tier_points_12m": self.state.tier_points_12m()}
 
     def _reward_balance(self) -> dict[str, Any]:
         return {"reward_balance": self.state.reward_balance(self.now)}
 
     def _aggregations(self) -> dict[str, Any]:
-        state = self.state
-        return {"aggregations": state.aggregations(self.now, _days_since(state.last_spend_at, self.now))}
+        state, now, previous = self.state, self.now, self.previous_spend_at
+        aggregations = state.aggregations(now, _days_since(state.last_spend_at, now))
+        aggregations["previous_spend_at"] = previous
+        aggregations["days_since_previous_spend"] = _days_since(previous, now)
+        return {"aggregations": aggregations}
 
 
 _COMPUTED: dict[str, Callable[[ContextView], dict[str, Any]]] = {
@@ -198,6 +206,7 @@ _COMPUTED: dict[str, Callable[[ContextView], dict[str, Any]]] = {
     "statuses": ContextView._statuses,
     "flattened_statuses": ContextView._statuses,
     "best_status": ContextView._statuses,
+    "best_customer_facing_status": ContextView._statuses,
     "benefits": ContextView._benefits,
     "point_balance": ContextView._point_balance,
     "tier_points_12m": ContextView._tier_points,
@@ -215,6 +224,7 @@ ROOT_KEYS = (
     "flattened_statuses",
     "statuses",
     "best_status",
+    "best_customer_facing_status",
     "benefits",
     "point_balance",
     "tier_points_12m",

@@ -23,11 +23,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import compress
-from typing import Any
+from typing import Any, Protocol
 
 from reactor.actions import Action, ReactionFailure, action_id, best_modifier, round_points
-from reactor.clock import shift
-from reactor.config import Config, Dependents, Reaction, Step
+from reactor.clock import seconds, shift
+from reactor.config import Config, Dependents, Reaction, Step, Target
 from reactor.context import PARTS, ContextView, profile_view
 from reactor.errors import RuleError, TemplateError
 from reactor.events import (
@@ -98,9 +98,19 @@ def schedule_event(automation_id: str, tick: str, profile_id: str) -> Event:
     )
 
 
-#: Called before each reaction runs, with the context it sees and whether its
-#: limit is reached; `reactor explain` uses it. Never needed for processing.
-Observer = Callable[[Reaction, dict[str, Any], bool], None]
+class Observer(Protocol):
+    """What `reactor explain` watches while an event runs; never needed to
+    process one. Each method gets the context as the step sees it."""
+
+    def reaction(self, reaction: Reaction, context: dict[str, Any], limited: bool) -> None:
+        """Before `reaction` runs (its `when` not yet evaluated); `limited`
+        says whether its limit is reached."""
+
+    def filter(self, reaction: Reaction, step: Step, context: dict[str, Any], holds: bool) -> None:
+        """A `filter` step of `reaction` was evaluated (false stops the chain)."""
+
+    def capped(self, reaction: Reaction, step: Step, target: Target) -> None:
+        """A `target.send` of `reaction` was dropped by its target's limit."""
 
 
 def _rank_order(spec: StatusSpec) -> tuple[int, str]:
@@ -121,6 +131,8 @@ class _Run:
         self, event: Event, state: ProfileState, config: Config, observe: Observer | None = None
     ) -> None:
         self.observe = observe
+        #: The reaction running, for the observer.
+        self.running: Reaction | None = None
         self.event = event
         self.state = state
         self.config = config
@@ -294,6 +306,7 @@ class _Run:
             for benefit in self.state.benefits:
                 if benefit[3] == spec.handle:
                     benefit[2] = expires
+            self.state.sort_benefits()
             self.emit("status.apply", {"status": spec.handle, "expires_at": expires})
             self.changed("statuses")
             return
@@ -306,7 +319,7 @@ class _Run:
         self.state.statuses[spec.handle] = [self.now, expires]
         self.emit("status.apply", {"status": spec.handle, "expires_at": expires})
         for grant in spec.grants:
-            self.state.benefits.append([grant, self.now, expires, spec.handle])
+            self.state.add_benefit([grant, self.now, expires, spec.handle])
             self.emit(
                 "benefit.create",
                 {"benefit": grant, "expires_at": expires, "granted_by": spec.handle, "modifiers": []},
@@ -327,6 +340,7 @@ class _Run:
             self.id_key, self.position = f"expired:{handle}:{expires}", 0
             self.remove_status(handle, "expired", at=expires)
             self.event_id, self.id_key = saved
+        self.state.drop_expired(until)
 
     # --- snapshot and transaction --------------------------------------------------
 
@@ -355,19 +369,21 @@ class _Run:
                     if (grant, handle) not in granted:
                         benefits.append([grant, self.now, expires, handle])
             state.benefits = benefits
+            state.sort_benefits()
         self.reset_context()
 
     def take_transaction(self, transaction: dict[str, Any]) -> bool:
         """Count the transaction; False if it was already counted."""
-        key = f"{transaction.get('system') or ''}\x1f{transaction['id']}"
-        if self.state.seen_transaction(key):
+        system, txn_id = transaction.get("system") or "", transaction["id"]
+        if self.state.seen_transaction(f"{system}\x1f{txn_id}"):
             return False
         location = transaction.get("location")
         location_id = location.get("id") if isinstance(location, dict) else None
-        assert self.event.transaction_at is not None
-        self.state.record_transaction(
-            key, self.event.transaction_at, float(transaction["total"]), location_id
-        )
+        at, total = self.event.transaction_at, float(transaction["total"])
+        assert at is not None
+        if total >= 0:  # a purchase: the one before it (a refund is not a purchase)
+            self.view.previous_spend_at = self.state.last_purchase_before(at)
+        self.state.record_transaction(system, txn_id, at, total, location_id)
         self.reset_context()
         return True
 
@@ -443,7 +459,8 @@ class _Run:
             "fired", reaction.id, self.now, limit.per_profile, limit.window
         )
         if self.observe is not None:
-            self.observe(reaction, dict(self.context()), limited)
+            self.observe.reaction(reaction, dict(self.context()), limited)
+            self.running = reaction
         self.reaction_id, self.position = reaction.id, 0
         saved_actions, started = len(self.actions), False
         try:
@@ -488,7 +505,10 @@ class _Run:
 
     def check_filter(self, step: Step) -> None:
         assert step.condition is not None
-        if not step.condition.holds(self.data(step.condition.reads)):
+        holds = step.condition.holds(self.data(step.condition.reads))
+        if self.observe is not None and self.running is not None:
+            self.observe.filter(self.running, step, dict(self.context()), holds)
+        if not holds:
             raise _ChainStopped
 
     def remove_status_step(self, step: Step) -> None:
@@ -520,7 +540,7 @@ class _Run:
         benefit = self.config.benefits[step.spec.benefit]
         expires, used = self._expiry(benefit.valid_for, "benefit_extra_days")
         self.touch("benefits")
-        self.state.benefits.append([benefit.handle, self.now, expires, None])
+        self.state.add_benefit([benefit.handle, self.now, expires, None])
         self.emit(
             "benefit.create",
             {"benefit": benefit.handle, "expires_at": expires, "granted_by": None, "modifiers": used},
@@ -545,7 +565,7 @@ class _Run:
                 )
         expires, used = self._expiry(spec.valid_for, "reward_extra_days")
         self.touch("rewards")
-        self.state.rewards.append([amount, currency, self.now, expires])
+        self.state.add_reward([amount, currency, self.now, expires])
         self.emit(
             "reward.create",
             {"amount": amount, "currency": currency, "expires_at": expires, "modifiers": used},
@@ -565,7 +585,7 @@ class _Run:
         state = self.state
         if spec.kind == "tier":
             self.touch("tier_points")
-            state.tier_points.append([self.now, points])
+            state.tier_points.append([seconds(self.now), points])
             self.changed("tier_points")
         else:
             self.touch("point_balance")
@@ -580,6 +600,8 @@ class _Run:
             "sent", target.id, self.now, limit.per_profile, limit.window
         ):
             self.limited_targets.append(target.id)
+            if self.observe is not None and self.running is not None:
+                self.observe.capped(self.running, step, target)
             return
         payload = target.template.render(self.context())
         if limit is not None:
@@ -623,6 +645,9 @@ def process(
     if event.type == PROFILE_DELETED:
         return Outcome(state=None)
     current = state.derive() if state is not None else ProfileState(event.profile_id)
+    # The clock first: what fell out of the windows (the dedupe window
+    # included) is forgotten before the event is looked at.
+    current.advance_clock(event.occurred_at)
     if event.type != SCHEDULE and current.seen_event(event.id):
         return Outcome(state=state, skipped="duplicate_event")
     run = _Run(event, current, config, observe)
@@ -630,16 +655,15 @@ def process(
     if event.type == PROFILE_UPDATED:
         run.take_snapshot(event.data["profile"])
     elif event.type == TRANSACTION_CREATED and not run.take_transaction(event.data["transaction"]):
-        current.remember_event(event.id)
+        current.remember_event(event.id, event.occurred_at)
         return Outcome(state=current, actions=tuple(run.actions), skipped="duplicate_transaction")
-    current.advance_clock(event.occurred_at)
     if event.type == SCHEDULE:
         automation = config.automations.get(event.data["automation"])
         if automation is not None and automation.enabled:
             run.run_reaction(automation)
     else:
         run.run_reactions(event.type)
-        run.state.remember_event(event.id)
+        run.state.remember_event(event.id, event.occurred_at)
     return run.outcome()
 
 

@@ -9,13 +9,22 @@ module keeps the language to what the README promises:
 - `now` reads the wall clock in datalogic, so a rule that uses it is refused at
   load: rules see event time as `{"var": "now"}`, and replay and live agree;
 - every evaluation runs under an operation budget, so a runaway `reduce` over a
-  large list fails its reaction instead of stalling the worker.
+  large list fails its reaction instead of stalling the worker;
+- `==` and `!=` mean what they mean in JsonLogic's reference implementation,
+  JavaScript's loose equality (CONTRACT §11): datalogic-py takes `null` to
+  equal `0`, `false` and `""`, so each `==` is rewritten at compile time into
+  built-in operators that follow JavaScript (`===` when both sides have one
+  type, `false` when one side is null), and only values of two different
+  non-null types go to `js_loose_equal` in Python (see `_equality`).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import datalogic_py
@@ -37,6 +46,8 @@ __all__ = [
     "compile_condition",
     "explain_rule",
     "is_truthy",
+    "js_loose_equal",
+    "rewrite",
 ]
 
 ALLOWED_FAMILIES = (
@@ -52,7 +63,198 @@ ALLOWED_FAMILIES = (
 #: Operations one rule may charge per evaluation; generous for any loyalty rule.
 OPS_BUDGET = 100_000
 
-_ENGINE = datalogic_py.Engine(families=list(ALLOWED_FAMILIES), config={"ops_budget": OPS_BUDGET})
+#: JavaScript's white space and line terminators, which ToNumber trims.
+_JS_SPACE = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+_JS_DECIMAL = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|Infinity)")
+_JS_RADIX = re.compile(r"0([xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)")
+_RADIX = {"x": 16, "o": 8, "b": 2}
+
+
+def _js_number(text: str) -> float:
+    """JavaScript's ToNumber of a string (NaN when it is not a number)."""
+    text = text.strip(_JS_SPACE)
+    if not text:
+        return 0.0
+    if _JS_DECIMAL.fullmatch(text):
+        return float(text.replace("Infinity", "inf"))
+    radix = _JS_RADIX.fullmatch(text)
+    if radix:
+        return float(int(radix.group(1)[1:], _RADIX[radix.group(1)[0].lower()]))
+    return math.nan
+
+
+def _js_float(value: float) -> str:
+    """JavaScript's Number.prototype.toString (ECMA-262 Number::toString)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "0"
+    _, digit_tuple, exponent = Decimal(repr(abs(value))).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    digits = "".join(map(str, digit_tuple))
+    k, n = len(digits), len(digits) + exponent  # value = 0.digits x 10^n
+    prefix = "-" if value < 0 else ""
+    if k <= n <= 21:
+        return prefix + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return prefix + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return prefix + "0." + "0" * -n + digits
+    e = n - 1
+    mantissa = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return f"{prefix}{mantissa}e{'+' if e > 0 else '-'}{abs(e)}"
+
+
+def _js_string(value: Any) -> str:
+    """JavaScript's ToString of a JSON value (for arrays compared with a scalar)."""
+    if value is None:
+        return ""  # inside Array.prototype.join
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _js_float(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return ",".join(_js_string(item) for item in value)
+    return "[object Object]"
+
+
+def js_loose_equal(a: Any, b: Any) -> bool:
+    """JavaScript's `a == b` for JSON values (ECMA-262 IsLooselyEqual).
+
+    Two arrays or two objects are equal when they hold the same values: JSON
+    values have no identity to compare (JavaScript compares references)."""
+    if isinstance(a, bool) and isinstance(b, bool):
+        return a is b
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, bool):
+        return js_loose_equal(1 if a else 0, b)
+    if isinstance(b, bool):
+        return js_loose_equal(a, 1 if b else 0)
+    a_number, b_number = isinstance(a, int | float), isinstance(b, int | float)
+    if a_number and b_number:
+        return bool(a == b)
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b
+    if a_number and isinstance(b, str):
+        return bool(a == _js_number(b))
+    if isinstance(a, str) and b_number:
+        return bool(_js_number(a) == b)
+    if isinstance(a, list | dict) and isinstance(b, list | dict):
+        return type(a) is type(b) and a == b
+    if isinstance(a, list | dict):
+        return js_loose_equal(_js_string(a), b)
+    if isinstance(b, list | dict):
+        return js_loose_equal(a, _js_string(b))
+    return False
+
+
+def _loose_equal_operator(args_json: str) -> str:
+    args = orjson.loads(args_json)
+    equal = len(args) == 2 and js_loose_equal(args[0], args[1])
+    return "true" if equal else "false"
+
+
+#: The operator the rewritten `==` falls back to for operands of two types.
+_LOOSE = "reactor_loose_eq"
+
+_ENGINE = datalogic_py.Engine(
+    families=list(ALLOWED_FAMILIES),
+    config={"ops_budget": OPS_BUDGET},
+    custom_operators={_LOOSE: _loose_equal_operator},
+)
+
+_LITERAL_TYPES = {type(None): "null", bool: "boolean", int: "number", float: "number", str: "string"}
+
+
+def _equality(a: Any, b: Any) -> Any:
+    """`{"==": [a, b]}` in built-in operators, with JavaScript's meaning."""
+    a_literal, b_literal = type(a) in _LITERAL_TYPES, type(b) in _LITERAL_TYPES
+    if a_literal and b_literal:
+        return js_loose_equal(a, b)
+    if a_literal:
+        a, b, b_literal = b, a, True
+    if b_literal:
+        if b is None:
+            return {"===": [a, None]}
+        same_type = {"===": [{"type": [a]}, _LITERAL_TYPES[type(b)]]}
+        one_null: Any = {"===": [a, None]}
+    else:
+        same_type = {"===": [{"type": [a]}, {"type": [b]}]}
+        one_null = {"or": [{"===": [a, None]}, {"===": [b, None]}]}
+    return {"if": [same_type, {"===": [a, b]}, one_null, False, {_LOOSE: [a, b]}]}
+
+
+def rewrite(rule: Any) -> Any:
+    """`rule` with every `==` and `!=` given JavaScript's meaning (see module docstring)."""
+    if isinstance(rule, list):
+        return [rewrite(item) for item in rule]
+    if not isinstance(rule, dict) or len(rule) != 1:
+        return rule
+    ((operator, args),) = rule.items()
+    args = rewrite(args)
+    if operator in ("==", "!=") and isinstance(args, list) and len(args) == 2:
+        equal = _equality(args[0], args[1])
+        return equal if operator == "==" else {"!": [equal]}
+    return {operator: args}
+
+
+def _restore(node: dict[str, Any]) -> dict[str, Any]:
+    """A traced node of a rewritten rule, shown as the `==`/`!=` ops wrote."""
+    expression = node["expression"]
+    negated = False
+    inner = node
+    if isinstance(expression, dict) and "!" in expression and node.get("children"):
+        candidate = node["children"][0]
+        if _original_equality(candidate["expression"]) is not None:
+            negated, inner = True, candidate
+    operands = _original_equality(inner["expression"])
+    if operands is None:
+        children = node.get("children")
+        if children:
+            node = {**node, "children": [_restore(child) for child in children]}
+        return node
+    restored: dict[str, Any] = {"expression": {"!=" if negated else "==": operands}}
+    for key in ("value", "error"):
+        if key in node:
+            restored[key] = node[key]
+    restored["children"] = [_operand(inner, operand) for operand in operands]
+    return restored
+
+
+def _original_equality(expression: Any) -> list[Any] | None:
+    if isinstance(expression, dict) and isinstance(expression.get("if"), list):
+        last = expression["if"][-1]
+        if isinstance(last, dict) and _LOOSE in last:
+            operands = last[_LOOSE]
+            return operands if isinstance(operands, list) else [operands]
+    if expression is True or expression is False:
+        return None
+    return None
+
+
+def _operand(node: dict[str, Any], operand: Any) -> dict[str, Any]:
+    """The traced node of one operand inside a rewritten `==` (a literal, if none)."""
+    stack = list(node.get("children", ()))
+    while stack:
+        child = stack.pop(0)
+        if child["expression"] == operand and "value" in child:
+            return _restore(child)
+        stack.extend(child.get("children", ()))
+    return (
+        {"expression": operand, "value": operand}
+        if type(operand) in _LITERAL_TYPES
+        else {"expression": operand}
+    )
 
 
 class ContextData:
@@ -91,7 +293,10 @@ def check_rule(rule: Any) -> list[RuleProblem]:
     except datalogic_py.DataLogicError as exc:
         return [RuleProblem(str(exc), "")]
     problems = []
-    if "now" in compiled.facts()["operators"]:
+    facts = compiled.facts()
+    if facts["custom_operators"]:  # reactor's own, for `==` only (see `rewrite`)
+        problems.append(RuleProblem(f"unknown operator `{facts['custom_operators'][0]}`", ""))
+    if "now" in facts["operators"]:
         problems.append(
             RuleProblem(
                 '`now` reads the wall clock; use {"var": "now"}, the event time, so replay and live agree',
@@ -117,6 +322,8 @@ class Condition:
     _rule: datalogic_py.Rule = field(repr=False, compare=False)
     #: Top-level context keys read (None: unknown, assume all).
     reads: frozenset[str] | None = field(default=None, compare=False)
+    #: `source` as compiled (see `rewrite`).
+    logic: Any = field(default=None, repr=False, compare=False)
 
     def holds(self, data: ContextData) -> bool:
         """Whether the rule is truthy for this context. On JSON values, JsonLogic
@@ -180,7 +387,7 @@ class ConditionBatch:
 
 def compile_batch(conditions: Sequence[Condition | None]) -> ConditionBatch:
     """One batch of already-checked conditions, in order."""
-    sources = [True if c is None else c.source for c in conditions]
+    sources = [True if c is None else c.logic for c in conditions]
     compiled = _ENGINE.compile(sources)
     always = all(c is None for c in conditions)
     return ConditionBatch(len(sources), compiled, _top_level_reads(compiled), tuple(sources), always)
@@ -188,15 +395,16 @@ def compile_batch(conditions: Sequence[Condition | None]) -> ConditionBatch:
 
 def compile_condition(rule: Any, where: str) -> Condition:
     """Compile a checked rule (see `check_rule`) into a `Condition`."""
-    compiled = _ENGINE.compile(rule)
-    return Condition(rule, where, compiled, _top_level_reads(compiled))
+    logic = rewrite(rule)
+    compiled = _ENGINE.compile(logic)
+    return Condition(rule, where, compiled, _top_level_reads(compiled), logic)
 
 
 def compile_amount(source: Any, where: str) -> Amount:
     """Compile a number or a checked rule into an `Amount`."""
     if isinstance(source, int | float) and not isinstance(source, bool):
         return Amount(source, where)
-    compiled = _ENGINE.compile(source)
+    compiled = _ENGINE.compile(rewrite(source))
     return Amount(source, where, compiled, _top_level_reads(compiled))
 
 
@@ -210,7 +418,7 @@ def explain_rule(rule: Any, context: Mapping[str, Any]) -> dict[str, Any]:
     each `{"expression", "value"}` plus `children`; a sub-expression skipped by
     short-circuit has no `value`. Errors appear as `error` on the node."""
     envelope = orjson.loads(
-        _ENGINE.evaluate_with_trace(orjson.dumps(rule).decode(), orjson.dumps(context).decode())
+        _ENGINE.evaluate_with_trace(orjson.dumps(rewrite(rule)).decode(), orjson.dumps(context).decode())
     )
     values: dict[int, dict[str, Any]] = {}
     for step in envelope.get("steps", []):
@@ -227,7 +435,7 @@ def explain_rule(rule: Any, context: Mapping[str, Any]) -> dict[str, Any]:
             out["children"] = [walk(child) for child in children]
         return out
 
-    tree = walk(envelope["expression_tree"])
+    tree = _restore(walk(envelope["expression_tree"]))
     tree["value"] = envelope.get("result")
     if envelope.get("error"):
         tree["error"] = envelope["error"]

@@ -3,34 +3,83 @@
 `ProfileState` is one small record per profile: the latest snapshot, the tags,
 statuses, benefits, rewards and points reactor holds, reaction and target limit
 counters, the purchases of the last 365 days for the aggregations, and the ids
-of recent events and transactions for dedupe. Everything in it is plain JSON
-(times as canonical UTC strings), so it serialises compactly for a Faust table
-and `process` can share it, copying only the fields it changes.
+of recent events for dedupe. Everything in it is plain JSON (times as
+canonical UTC strings), so it serialises compactly for the changelog, and
+`process` can share it, copying only the fields it changes.
+
+Every figure that covers a window (spend and shops in 12 months, tier points
+in 12 months) is a running sum over a `windows.Log`, kept as events arrive and
+as the clock expires old records: no per-event cost grows with a profile's
+history. Money is summed exactly, in millionths (see `micro`), and rounded to
+the cent when shown.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from reactor.clock import DAY, shift
+from reactor.clock import DAY, format_instant, seconds, shift
+from reactor.windows import Log
 
-__all__ = ["COPY", "SEEN_EVENTS", "SEEN_TRANSACTIONS", "WINDOW_12M", "ProfileState", "round_money"]
+__all__ = [
+    "COPY",
+    "DEDUPE_WINDOW",
+    "FORMAT",
+    "WINDOW_12M",
+    "ProfileState",
+    "micro",
+    "money",
+    "round_money",
+]
 
-#: How many recent event ids / transaction keys a profile remembers for dedupe.
-SEEN_EVENTS = 64
-SEEN_TRANSACTIONS = 64
-#: The `…_12m` aggregations cover the 365 days ending at `now`.
+#: The `…_12m` aggregations cover the 365 days ending at `now`; transaction
+#: keys are kept as long (CONTRACT §11).
 WINDOW_12M = 365 * DAY
+#: How long event ids are remembered for dedupe, by default (CONTRACT §11).
+DEDUPE_WINDOW = 7 * DAY
+_WINDOW_12M = int(WINDOW_12M.total_seconds())
+#: The version of the stored form (`to_json`); a state of another version is
+#: refused by `from_json` rather than misread.
+FORMAT = 2
+
+_MICRO = 1_000_000
 
 
 def round_money(value: float) -> float:
     """Amounts to the cent, so sums do not show float noise (259.00000000000003)."""
     return round(value + 0.0, 2)
+
+
+def micro(amount: float) -> int:
+    """An amount in millionths, exactly summable (money has at most 3 decimals)."""
+    return round(amount * _MICRO)
+
+
+def money(micros: int, divisor: int = 1) -> float:
+    """`micros / divisor`, in cents, rounded half away from zero, as a number."""
+    q, r = divmod(abs(micros), 10_000 * divisor)
+    if 2 * r >= 10_000 * divisor:
+        q += 1
+    return (q if micros >= 0 else -q) / 100
+
+
+def _purchase_key(record: list[Any]) -> str:
+    return f"{record[3]}\x1f{record[2]}"
+
+
+def _event_key(record: list[Any]) -> str:
+    return str(record[1])
+
+
+def _expiry(record: list[Any], at: int) -> str:
+    """A record's expiry for sorting: none sorts last."""
+    return record[at] or "~"
 
 
 #: Field name -> key in the stored JSON (short keys keep the stored state small).
@@ -42,34 +91,66 @@ _KEYS: tuple[tuple[str, str], ...] = (
     ("benefits", "b"),
     ("rewards", "r"),
     ("point_balance", "pb"),
-    ("tier_points", "tp"),
     ("fired", "f"),
     ("sent", "se"),
-    ("purchases", "pu"),
-    ("spend_all", "sa"),
+    ("spend_micro", "sa"),
     ("shop_count", "sc"),
     ("first_spend_at", "fs"),
     ("last_spend_at", "ls"),
     ("locations", "l"),
-    ("seen_events", "e"),
-    ("seen_transactions", "x"),
     ("clock", "c"),
     ("partition", "pt"),
 )
+#: Logs, stored as their list of records.
+_LOGS: tuple[tuple[str, str], ...] = (("purchases", "pu"), ("tier_points", "tp"), ("seen_events", "e"))
+
+
+def _purchases(columns: dict[str, Any] | None = None) -> Log:
+    return Log.from_columns(columns or {}, _purchase_key, _purchase_measure)
+
+
+def _tier_points(columns: dict[str, Any] | None = None) -> Log:
+    return Log.from_columns(columns or {}, None, _points_measure)
+
+
+def _seen_events(columns: dict[str, Any] | None = None) -> Log:
+    return Log.from_columns(columns or {}, _event_key)
+
+
+def _purchase_measure(record: list[Any]) -> tuple[int, int]:
+    """(millionths spent, shops) of a kept purchase: a refund is not a shop."""
+    total = record[1]
+    return micro(total), 1 if total >= 0 else 0
+
+
+def _points_measure(record: list[Any]) -> tuple[int, int]:
+    return int(record[1]), 0
+
+
+_MAKE_LOG: dict[str, Callable[[dict[str, Any]], Log]] = {
+    "purchases": _purchases,
+    "tier_points": _tier_points,
+    "seen_events": _seen_events,
+}
 
 
 @dataclass(slots=True)
 class ProfileState:
-    """Held state of one profile. Lists of records are `[field, …]` tuples in
-    JSON form to keep the serialised state small:
+    """Held state of one profile. Records are `[field, …]` lists in JSON form
+    to keep the serialised state small:
 
     - statuses: handle -> `[applied_at, expires_at|None]`
-    - benefits: `[benefit, issued_at, expires_at|None, granted_by|None]`
-    - rewards: `[amount, currency, issued_at, expires_at]`
-    - tier_points: `[at, points]` within 365 days
-    - purchases: `[at, total]` within 365 days (refunds have a negative total)
+    - benefits: `[benefit, issued_at, expires_at|None, granted_by|None]`, by expiry
+    - rewards: `[amount, currency, issued_at, expires_at]`, by expiry
+    - tier_points (a Log): `[at, points]` within 365 days, summed
+    - purchases (a Log keyed by `system␟id`): `[at, total, id, system]`
+      within 365 days by `transacted_at` (refunds have a negative total), summed
+    - seen_events (a Log keyed by id): `[occurred_at, id]` within the dedupe window
+    (times in Logs are whole seconds since the epoch: cheap to compare, and
+    stored as differences, see `Log.columns`)
     - fired / sent: reaction or target id -> times it fired / sent, at most the
       limit's `per_profile` of them
+    - spend_micro: every purchase ever (less refunds), in millionths
     """
 
     profile_id: str
@@ -79,17 +160,16 @@ class ProfileState:
     benefits: list[list[Any]] = field(default_factory=list)
     rewards: list[list[Any]] = field(default_factory=list)
     point_balance: float = 0
-    tier_points: list[list[Any]] = field(default_factory=list)
+    tier_points: Log = field(default_factory=_tier_points)
     fired: dict[str, list[str]] = field(default_factory=dict)
     sent: dict[str, list[str]] = field(default_factory=dict)
-    purchases: list[list[Any]] = field(default_factory=list)
-    spend_all: float = 0
+    purchases: Log = field(default_factory=_purchases)
+    spend_micro: int = 0
     shop_count: int = 0
     first_spend_at: str | None = None
     last_spend_at: str | None = None
     locations: list[str] = field(default_factory=list)
-    seen_events: list[str] = field(default_factory=list)
-    seen_transactions: list[str] = field(default_factory=list)
+    seen_events: Log = field(default_factory=_seen_events)
     clock: str | None = None
     #: The input partition the worker saw this profile on (worker bookkeeping,
     #: so that time-driven work finds a partition's profiles after a restart).
@@ -102,23 +182,33 @@ class ProfileState:
 
     def to_json(self) -> bytes:
         """Compact JSON; empty fields are left out."""
-        out = {}
+        out: dict[str, Any] = {"v": FORMAT}
         for name, short in _KEYS:
             value = getattr(self, name)
             if value or name == "profile_id" or (name == "partition" and value is not None):
                 out[short] = value
+        for name, short in _LOGS:
+            log: Log = getattr(self, name)
+            if log:
+                out[short] = log.columns()
         return orjson.dumps(out)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> ProfileState:
+        """The state `to_json` wrote. Raises ValueError for another format."""
         data = orjson.loads(raw)
-        return cls(**{name: data[short] for name, short in _KEYS if short in data})
+        if not isinstance(data, dict) or data.get("v") != FORMAT:
+            raise ValueError(f"not a profile state of format {FORMAT}")
+        fields: dict[str, Any] = {name: data[short] for name, short in _KEYS if short in data}
+        for name, short in _LOGS:
+            fields[name] = _MAKE_LOG[name](data.get(short, {}))
+        return cls(**fields)
 
     def derive(self) -> ProfileState:
         """A new state sharing every field with this one, for `process` to work
         on without changing this one (copy-on-write). The methods below never
-        change a field in place: they put a new list or dict in its place. The
-        engine copies a field (with `COPY`) before it changes it in place."""
+        change a field in place: they put a new list, dict or Log view in its
+        place. The engine copies a field (with `COPY`) before it changes it."""
         return ProfileState(
             self.profile_id,
             self.snapshot,
@@ -131,13 +221,12 @@ class ProfileState:
             self.fired,
             self.sent,
             self.purchases,
-            self.spend_all,
+            self.spend_micro,
             self.shop_count,
             self.first_spend_at,
             self.last_spend_at,
             self.locations,
             self.seen_events,
-            self.seen_transactions,
             self.clock,
             self.partition,
             self._profile,
@@ -153,85 +242,139 @@ class ProfileState:
             memo = self._profile = (self.snapshot, make(self.snapshot, self.profile_id))
         return memo[1]
 
+    @property
+    def spend_all(self) -> float:
+        """Every purchase ever, less refunds, to the cent."""
+        return money(self.spend_micro)
+
     # --- dedupe ------------------------------------------------------------
 
     def seen_event(self, event_id: str) -> bool:
         return event_id in self.seen_events
 
-    def remember_event(self, event_id: str) -> None:
-        self.seen_events = [*self.seen_events[1 - SEEN_EVENTS :], event_id]
+    def remember_event(self, event_id: str, at: str) -> None:
+        events = self.seen_events.view()
+        events.append([seconds(at), event_id])
+        self.seen_events = events
 
     def seen_transaction(self, key: str) -> bool:
-        return key in self.seen_transactions
+        return key in self.purchases
 
     # --- purchases and aggregations ------------------------------------------
 
-    def record_transaction(self, key: str, at: str, total: float, location: str | None) -> None:
-        """Count a transaction (after dedupe) in the aggregations."""
-        self.seen_transactions = [*self.seen_transactions[1 - SEEN_TRANSACTIONS :], key]
-        purchases = self.purchases
-        if purchases and at < purchases[-1][0]:  # out of order: keep them sorted by time
-            self.purchases = sorted([*purchases, [at, total]], key=lambda p: p[0])
-        else:
-            self.purchases = [*purchases, [at, total]]
-        self.spend_all = round_money(self.spend_all + total)
+    def record_transaction(
+        self, system: str, txn_id: str, at: str, total: float, location: str | None
+    ) -> None:
+        """Count a transaction (after dedupe) in the aggregations; it is kept
+        (for the 12-month figures and its key) only if it is within 365 days
+        of the profile's clock."""
+        when = seconds(at)
+        if self.clock is None or when > seconds(self.clock) - _WINDOW_12M:
+            purchases = self.purchases.view()
+            purchases.append([when, total, txn_id, system])
+            self.purchases = purchases
+        self.spend_micro += micro(total)
         if total >= 0:
             self.shop_count += 1
             if self.first_spend_at is None or at < self.first_spend_at:
                 self.first_spend_at = at
             if self.last_spend_at is None or at > self.last_spend_at:
                 self.last_spend_at = at
-        if location is not None and location not in self.locations:
-            self.locations = sorted([*self.locations, location])
+        if location is not None:
+            locations = self.locations
+            at_index = bisect.bisect_left(locations, location)
+            if at_index == len(locations) or locations[at_index] != location:
+                self.locations = [*locations[:at_index], location, *locations[at_index:]]
 
-    def advance_clock(self, now: str) -> None:
-        """Move this profile's clock forward and forget what fell out of 365 days.
-        Purchases are kept in time order, so only the oldest needs a look."""
+    def last_purchase_before(self, at: str) -> str | None:
+        """The time of the latest purchase (not a refund) at or before `at`,
+        among those counted; a purchase older than the 365 days kept is not
+        known, unless it is the latest one."""
+        last = self.last_spend_at
+        if last is None or last <= at:
+            return last
+        when = seconds(at)
+        for record in reversed(self.purchases.records()):  # a late purchase: rare
+            if record[0] <= when and record[1] >= 0:
+                return format_instant(datetime.fromtimestamp(record[0], UTC))
+        return None
+
+    def advance_clock(self, now: str, dedupe_window: timedelta = DEDUPE_WINDOW) -> None:
+        """Move this profile's clock forward and forget what fell out of its
+        windows: purchases and tier points of 365 days, event ids of the dedupe
+        window. Each is kept in time order, so only the oldest records need a
+        look."""
         if self.clock is not None and now <= self.clock:
             return
         self.clock = now
-        cutoff = shift(now, -WINDOW_12M)
-        purchases, tier_points = self.purchases, self.tier_points
-        if purchases and purchases[0][0] <= cutoff:
-            self.purchases = [p for p in purchases if p[0] > cutoff]
-        if tier_points and tier_points[0][0] <= cutoff:
-            # Awarded in event order, so nearly always in time order; one out
-            # of order waits for the next prune (the sums check the window).
-            self.tier_points = [p for p in tier_points if p[0] > cutoff]
-        if self.rewards:
-            self.rewards = [r for r in self.rewards if r[3] is None or r[3] > now]
-        if self.benefits:
-            self.benefits = [b for b in self.benefits if b[2] is None or b[2] > now]
+        clock = seconds(now)
+        cutoff = clock - _WINDOW_12M
+        first = self.purchases.first()
+        if first is not None and first[0] <= cutoff:
+            purchases = self.purchases.view()
+            purchases.expire(cutoff)
+            self.purchases = purchases
+        first = self.tier_points.first()
+        if first is not None and first[0] <= cutoff:
+            tier_points = self.tier_points.view()
+            tier_points.expire(cutoff)
+            self.tier_points = tier_points
+        first = self.seen_events.first()
+        if first is not None:
+            forget = clock - int(dedupe_window.total_seconds())
+            if first[0] <= forget:
+                events = self.seen_events.view()
+                events.expire(forget)
+                self.seen_events = events
 
     def aggregations(self, now: str, days_since: int | None) -> dict[str, Any]:
-        cutoff = shift(now, -WINDOW_12M)
-        spend_12m = 0.0
-        shops_12m = 0
-        for at, total in self.purchases:
-            if at > cutoff:
-                spend_12m += total
-                if total >= 0:
-                    shops_12m += 1
+        spend, shops = self.purchases.sums
         return {
             "spend_all": self.spend_all,
-            "spend_12m": round_money(spend_12m),
-            "spend_atv_12m": round_money(spend_12m / shops_12m) if shops_12m else 0,
+            "spend_12m": money(spend),
+            "spend_atv_12m": money(spend, shops) if shops else 0,
             "shop_count": self.shop_count,
-            "shop_count_12m": shops_12m,
+            "shop_count_12m": shops,
             "location_count": len(self.locations),
             "first_spend_at": self.first_spend_at,
             "last_spend_at": self.last_spend_at,
             "days_since_last_spend": days_since,
         }
 
-    def tier_points_12m(self, now: str) -> float:
-        cutoff = shift(now, -WINDOW_12M)
-        return float(sum(points for at, points in self.tier_points if at > cutoff))
+    def tier_points_12m(self) -> float:
+        return float(self.tier_points.sums[0])
 
     def reward_balance(self, now: str) -> float:
         return round_money(
             sum(amount for amount, _, _, expires in self.rewards if expires is None or expires > now)
         )
+
+    # --- rewards and benefits, kept by expiry ----------------------------------
+
+    def drop_expired(self, now: str) -> None:
+        """Forget rewards and benefits that expired at or before `now` (after
+        the statuses that granted benefits were removed, so that their
+        removal revokes them first). Kept by expiry: only the first needs a look."""
+        rewards = self.rewards
+        if rewards and rewards[0][3] is not None and rewards[0][3] <= now:
+            self.rewards = [r for r in rewards if r[3] is None or r[3] > now]
+        benefits = self.benefits
+        if benefits and benefits[0][2] is not None and benefits[0][2] <= now:
+            self.benefits = [b for b in benefits if b[2] is None or b[2] > now]
+
+    def add_reward(self, record: list[Any]) -> None:
+        """Hold a reward (`[amount, currency, issued_at, expires_at]`); the
+        list is the engine's copy (see `COPY`)."""
+        bisect.insort(self.rewards, record, key=lambda r: _expiry(r, 3))
+
+    def add_benefit(self, record: list[Any]) -> None:
+        """Hold a benefit (`[benefit, issued_at, expires_at, granted_by]`); the
+        list is the engine's copy (see `COPY`)."""
+        bisect.insort(self.benefits, record, key=lambda b: _expiry(b, 2))
+
+    def sort_benefits(self) -> None:
+        """Put benefits back in expiry order after their expiries changed."""
+        self.benefits.sort(key=lambda b: _expiry(b, 2))
 
     # --- limits --------------------------------------------------------------
 
@@ -269,7 +412,7 @@ COPY: dict[str, Any] = {
     "statuses": _dict_of_lists,
     "benefits": _list_of_lists,
     "rewards": list.copy,
-    "tier_points": list.copy,
+    "tier_points": Log.view,
     "point_balance": lambda value: value,
     "fired": _dict_of_lists,
     "sent": _dict_of_lists,

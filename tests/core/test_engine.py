@@ -423,6 +423,10 @@ def test_aggregations_over_the_365_days_ending_at_now(cfg):
         "first_spend_at": "2025-11-20T10:00:00Z",
         "last_spend_at": "2026-11-18T09:00:00Z",
         "days_since_last_spend": 2,  # 2 days 1 hour, rounded down
+        # The purchase before this one (the refund is not a purchase): 1 June,
+        # 172 days before now (29 + 31 + 31 + 30 + 31 + 20).
+        "previous_spend_at": "2026-06-01T00:00:00Z",
+        "days_since_previous_spend": 172,
     }
 
 

@@ -68,6 +68,38 @@ TABLE: list[tuple[str, Any, Any]] = [
     ("loose equality", {"==": [1, "1"]}, True),
     ("strict equality", {"===": [1, "1"]}, False),
     ("!= on strings", {"!=": [{"var": "best_status"}, "staff"]}, True),
+    # `==` as JavaScript's loose equality, the JsonLogic reference (CONTRACT §11):
+    # null equals only null; booleans and strings compare as numbers.
+    ("null == false is false", {"==": [None, False]}, False),
+    ("null == 0 is false", {"==": [None, 0]}, False),
+    ('null == "" is false', {"==": [None, ""]}, False),
+    ("null == null", {"==": [None, None]}, True),
+    ('"" == false', {"==": ["", False]}, True),
+    ('"" == 0', {"==": ["", 0]}, True),
+    ('"0" == false', {"==": ["0", False]}, True),
+    ('"1" == true', {"==": ["1", True]}, True),
+    ('"true" == true is false (true is 1)', {"==": ["true", True]}, False),
+    ("0 == false", {"==": [0, False]}, True),
+    ("2 == true is false", {"==": [2, True]}, False),
+    ('" 12 " == 12 (spaces trimmed)', {"==": [" 12 ", 12]}, True),
+    ('"0x10" == 16', {"==": ["0x10", 16]}, True),
+    ('"abc" == 0 is false (NaN)', {"==": ["abc", 0]}, False),
+    ("a missing var == false is false", {"==": [{"var": "attributes.custom.vip"}, False]}, False),
+    ("a missing var == 0 is false", {"==": [{"var": "nothing"}, 0]}, False),
+    ("a missing var == null", {"==": [{"var": "nothing"}, None]}, True),
+    ("a false var == false", {"==": [{"var": "attributes.comms.sms_opt_in"}, False]}, True),
+    ("a false var == 0", {"==": [{"var": "attributes.comms.sms_opt_in"}, 0]}, True),
+    ("a number var == its string", {"==": [{"var": "aggregations.shop_count"}, "4"]}, True),
+    (
+        "a number var == a number var",
+        {"==": [{"var": "aggregations.shop_count"}, {"var": "aggregations.shop_count"}]},
+        True,
+    ),
+    ("two vars, null and 0", {"==": [{"var": "previous_profile"}, {"var": "point_balance"}]}, False),
+    ("a one-item array == its item", {"==": [{"var": "flattened_statuses.0"}, "vip"]}, True),
+    ("null != 0", {"!=": [None, 0]}, True),
+    ('"" != false is false', {"!=": ["", False]}, False),
+    ("a missing var != false", {"!=": [{"var": "attributes.custom.vip"}, False]}, True),
     # logic and truthiness
     (
         "and of truths",
@@ -193,6 +225,53 @@ def test_a_runtime_error_is_a_rule_error_naming_the_place():
     with pytest.raises(RuleError) as caught:
         condition.holds(ContextData({}))
     assert caught.value.path == "reactions/x.yaml:3:5"
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        # Arrays and objects against scalars: JavaScript turns them into strings.
+        (["a"], "a", True),
+        ([1, 2], "1,2", True),
+        ([], 0, True),
+        ([], False, True),
+        ([None], "", True),
+        ([[1, 2], 3], "1,2,3", True),
+        ([1.5], "1.5", True),
+        ({"a": 1}, "[object Object]", True),
+        ({"a": 1}, 1, False),
+        # Two arrays or objects: the same values (JSON has no references).
+        (["x"], ["x"], True),
+        ({"a": 1}, {"a": 1}, True),
+        ({"a": 1}, {"a": 2}, False),
+        (["x"], {"0": "x"}, False),
+    ],
+)
+def test_equality_with_arrays_and_objects_from_the_context(left: Any, right: Any, expected: bool) -> None:
+    rule = {"==": [{"var": "left"}, {"var": "right"}]}
+    context = {"left": left, "right": right}
+    assert compile_condition(rule, "t").holds(ContextData(context)) is expected
+    assert (
+        compile_condition({"!=": [{"var": "left"}, {"var": "right"}]}, "t").holds(ContextData(context))
+        is not expected
+    )
+
+
+def test_explain_shows_equality_as_written_with_javascript_values():
+    tree = explain_rule({"and": [True, {"!=": [{"var": "attributes.custom.vip"}, False]}]}, CONTEXT)
+    assert tree["value"] is True
+    (inequality,) = tree["children"]  # literals are not traced
+    assert inequality["expression"] == {"!=": [{"var": "attributes.custom.vip"}, False]}
+    assert inequality["value"] is True
+    assert inequality["children"] == [
+        {"expression": {"var": "attributes.custom.vip"}, "value": None},
+        {"expression": False, "value": False},
+    ]
+
+
+def test_the_rewrite_operator_cannot_be_written_by_hand():
+    (problem,) = check_rule({"reactor_loose_eq": [1, 2]})
+    assert "unknown operator" in problem.message
 
 
 def test_explain_marks_short_circuited_branches_as_not_evaluated():
