@@ -129,7 +129,9 @@ def test_automations_at_a_time_for_a_profile(tmp_path):
     assert monthly["limit"]["used_at"] == []  # the history's own ticks came before, and did not match
     # Not a tick time: still evaluated, and the next tick is named.
     report = orjson.loads(
-        explain(root, "--history", str(history), "--at", "2026-12-15T00:00:00Z", "--profile", "p-1", "--json").stdout
+        explain(
+            root, "--history", str(history), "--at", "2026-12-15T00:00:00Z", "--profile", "p-1", "--json"
+        ).stdout
     )
     assert report["automations"][0]["ticks_at"] is False
     assert report["automations"][0]["next_tick"] == "2027-01-01T09:00:00Z"

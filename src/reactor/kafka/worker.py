@@ -606,21 +606,38 @@ class Worker:
 
     def _produce_outputs(self, batch: _Batch) -> None:
         dlq = self.settings.dlq_topic
+        # In a transaction a refused record fails the commit; without one, its report must.
+        report = None if self.exactly_once else self._output_delivered
         for profile_id, records in batch.outputs.items():
             for topic, value in records:
-                self._produce(topic, value, profile_id.encode())
+                self._produce(topic, value, profile_id.encode(), on_delivery=report)
         for letter_key, letter in batch.letters:
-            self._produce(dlq, letter, letter_key)
+            self._produce(dlq, letter, letter_key, on_delivery=report)
 
     def _produce_states(
         self, batch: _Batch, changes: dict[str, tuple[ProfileState | None, bytes | None]]
     ) -> None:
+        # Per changelog partition, in order; the tick record last. Records of a
+        # partition are delivered in order, so in a transaction (which fails
+        # whole if one is refused) only the last one's report is needed, for
+        # the offset the store holds; at_least_once needs every report.
+        records: dict[int, list[tuple[bytes, bytes | None]]] = {}
         for profile_id, (_, raw) in changes.items():
-            partition = batch.states[profile_id][0]
-            self._produce(self.changelog, raw, profile_id.encode(), partition, on_delivery=self._delivered)
+            records.setdefault(batch.states[profile_id][0], []).append((profile_id.encode(), raw))
         for partition, tick in batch.ticks.items():
-            value = orjson.dumps({"at": tick})
-            self._produce(self.changelog, value, TICK_KEY, partition, on_delivery=self._delivered)
+            records.setdefault(partition, []).append((TICK_KEY, orjson.dumps({"at": tick})))
+        every = not self.exactly_once
+        for partition, items in records.items():
+            last = len(items) - 1
+            for n, (key, value) in enumerate(items):
+                if every or n == last:
+                    self._produce(self.changelog, value, key, partition, on_delivery=self._delivered)
+                else:
+                    self._produce(self.changelog, value, key, partition)
+
+    def _output_delivered(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self._delivery_failed = error
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is None:
