@@ -3,8 +3,8 @@
 The changelog topic (`<app>.profiles`, compacted, partition P for input
 partition P) is the truth: one record per changed profile and batch (its
 `ProfileState.to_json()`, or a tombstone when the profile is forgotten), plus
-one record per partition under `TICK_KEY` holding the last wall-clock tick
-that partition's time-driven work ran for. A store holds what the changelog
+one record per partition under `TICK_KEY` (its value kept as it is: the
+worker's business) holding how far that partition's time-driven work got. A store holds what the changelog
 holds up to `changelog_offset` (the next changelog offset not yet applied):
 
 - `MemoryStore` keeps `ProfileState` objects in a dict, so a profile that
@@ -30,8 +30,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-import orjson
-
 from reactor.state import ProfileState
 
 __all__ = ["TICK_KEY", "MemoryStore", "PartitionStore", "RocksStore", "open_store"]
@@ -49,7 +47,8 @@ class PartitionStore(Protocol):
 
     partition: int
     changelog_offset: int
-    tick: str | None
+    #: The partition's tick record, as the worker wrote it (JSON), or None.
+    tick: bytes | None
 
     def get(self, profile_id: str) -> ProfileState | None: ...
 
@@ -66,7 +65,7 @@ class PartitionStore(Protocol):
     def commit(
         self,
         changes: Mapping[str, tuple[ProfileState | None, bytes | None]],
-        tick: str | None,
+        tick: bytes | None,
         changelog_offset: int,
     ) -> None:
         """Apply what a committed transaction wrote (state and its JSON, or
@@ -80,7 +79,7 @@ class MemoryStore:
     def __init__(self, partition: int) -> None:
         self.partition = partition
         self.changelog_offset = 0
-        self.tick: str | None = None
+        self.tick: bytes | None = None
         self._states: dict[str, ProfileState] = {}
 
     def __len__(self) -> int:
@@ -100,7 +99,7 @@ class MemoryStore:
         if key is None:
             return
         if key == TICK_KEY:
-            self.tick = _tick_of(value)
+            self.tick = value
         elif value is None:
             self._states.pop(key.decode(), None)
         else:
@@ -109,7 +108,7 @@ class MemoryStore:
     def commit(
         self,
         changes: Mapping[str, tuple[ProfileState | None, bytes | None]],
-        tick: str | None,
+        tick: bytes | None,
         changelog_offset: int,
     ) -> None:
         for profile_id, (state, _) in changes.items():
@@ -143,8 +142,7 @@ class RocksStore:
             self._db = Rdict(str(path), options=self._options)
         offset = self._db.get(_META_OFFSET)
         self.changelog_offset = int(offset) if offset is not None else 0
-        tick = self._db.get(_META_TICK)
-        self.tick: str | None = tick.decode() if tick is not None else None
+        self.tick: bytes | None = self._db.get(_META_TICK)
 
     def get(self, profile_id: str) -> ProfileState | None:
         raw = self._db.get(profile_id.encode())
@@ -166,10 +164,9 @@ class RocksStore:
     def restore(self, key: bytes | None, value: bytes | None, offset: int) -> None:
         batch = self._write_batch(raw_mode=True)
         if key == TICK_KEY:
-            tick = _tick_of(value)
-            if tick is not None:
-                batch.put(_META_TICK, tick.encode())
-                self.tick = tick
+            if value is not None:
+                batch.put(_META_TICK, value)
+                self.tick = value
         elif key is not None and value is None:
             batch.delete(key)
         elif key is not None and value is not None:
@@ -179,7 +176,7 @@ class RocksStore:
     def commit(
         self,
         changes: Mapping[str, tuple[ProfileState | None, bytes | None]],
-        tick: str | None,
+        tick: bytes | None,
         changelog_offset: int,
     ) -> None:
         batch = self._write_batch(raw_mode=True)
@@ -189,7 +186,7 @@ class RocksStore:
             else:
                 batch.put(profile_id.encode(), raw)
         if tick is not None:
-            batch.put(_META_TICK, tick.encode())
+            batch.put(_META_TICK, tick)
             self.tick = tick
         self._finish(batch, max(self.changelog_offset, changelog_offset))
 
@@ -201,16 +198,6 @@ class RocksStore:
 
     def close(self) -> None:
         self._db.close()
-
-
-def _tick_of(value: bytes | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        at = orjson.loads(value).get("at")
-    except (orjson.JSONDecodeError, AttributeError):
-        return None
-    return at if isinstance(at, str) else None
 
 
 def open_store(

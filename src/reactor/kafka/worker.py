@@ -29,6 +29,7 @@ restored from its changelog before it is processed.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import heapq
 import logging
@@ -95,11 +96,51 @@ class _Batch:
     letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
     #: input (topic, partition) -> next offset, for the offsets commit
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    #: partition -> tick recorded by this batch
-    ticks: dict[int, str] = field(default_factory=dict)
+    #: partition -> tick record written by this batch
+    ticks: dict[int, bytes] = field(default_factory=dict)
 
     def empty(self) -> bool:
         return not (self.states or self.outputs or self.letters or self.offsets or self.ticks)
+
+
+@dataclass
+class _Round:
+    """One run of a partition's time-driven work, from the last recorded tick
+    to `goal` (the wall clock when it began): the automation ticks still to
+    run, and the last profile the first of them ran for. It may take several
+    batches (each a transaction of bounded size); its progress is recorded in
+    the changelog with each, so a restart resumes it where it stopped, and no
+    profile's tick runs twice."""
+
+    last: str
+    goal: str
+    pending: list[tuple[str, str]]  # (tick, automation id), in order
+    after: str | None = None
+    ids: list[str] | None = None  # the partition's profiles when the current tick began
+
+    def record(self) -> bytes:
+        if not self.pending:
+            return orjson.dumps({"at": self.goal})
+        return orjson.dumps(
+            {"at": self.last, "round": {"goal": self.goal, "pending": self.pending, "after": self.after}}
+        )
+
+    @classmethod
+    def recorded(cls, value: bytes | None) -> tuple[str | None, _Round | None]:
+        """(the last complete tick, the round in progress) from a tick record."""
+        if value is None:
+            return None, None
+        try:
+            document = orjson.loads(value)
+            last = document["at"]
+            round_ = document.get("round")
+            if round_ is None:
+                return str(last), None
+            pending = [(str(tick), str(automation)) for tick, automation in round_["pending"]]
+            return str(last), cls(str(last), str(round_["goal"]), pending, round_.get("after"))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("ignoring a malformed tick record")
+            return None, None
 
 
 @dataclass
@@ -110,6 +151,7 @@ class _Partition:
     due: list[tuple[str, str]] = field(default_factory=list)  # heap of (due, profile id)
     current_due: dict[str, str] = field(default_factory=dict)
     next_tick: float = 0.0  # monotonic time of the next time-driven run
+    round: _Round | None = None
 
 
 class Worker:
@@ -469,23 +511,61 @@ class Worker:
             heapq.heapify(owned.due)
 
     def _time_driven(self, batch: _Batch) -> None:
+        """Start a partition's round when its tick is due, and take every round
+        in progress on by at most a batch's worth of profile runs."""
+        budget = self.settings.batch_size
         now_mono = time.monotonic()
         for partition, owned in sorted(self.owned.items()):
-            if now_mono < owned.next_tick:
-                continue
-            owned.next_tick = now_mono + self.settings.tick_interval
-            now = _wall_clock()
-            last = batch.ticks.get(partition) or owned.store.tick
-            if last is None:
-                # A first start does not run schedules that fell before it.
-                last = now
-            if now < last:
-                now = last  # the wall clock went back: wait for it
-            for tick, automation_id in self._automation_ticks(last, now):
-                self._expire(partition, owned, tick, batch)
-                self._automation(partition, automation_id, tick, batch)
-            self._expire(partition, owned, now, batch)
-            batch.ticks[partition] = now
+            if owned.round is None:
+                if now_mono < owned.next_tick:
+                    continue
+                owned.next_tick = now_mono + self.settings.tick_interval
+                now = _wall_clock()
+                last = _Round.recorded(owned.store.tick)[0]
+                if last is None:
+                    last = now  # a first start does not run schedules that fell before it
+                now = max(now, last)  # the wall clock went back: wait for it
+                owned.round = _Round(last, now, self._automation_ticks(last, now))
+            budget = self._advance(partition, owned, owned.round, batch, budget)
+
+    def _advance(self, partition: int, owned: _Partition, round_: _Round, batch: _Batch, budget: int) -> int:
+        if round_.pending and budget <= 0:
+            return budget  # the next batch takes it on
+        while round_.pending and budget > 0:
+            tick, automation_id = round_.pending[0]
+            if round_.ids is None:
+                self._expire(partition, owned, tick, batch)  # what fell due before this tick
+                round_.ids = self._profile_ids(partition, batch)
+            start = bisect.bisect_right(round_.ids, round_.after) if round_.after is not None else 0
+            chunk = round_.ids[start : start + budget]
+            if start == 0:
+                self.metrics.ticks.labels("automation").inc()
+            for profile_id in chunk:
+                if self._state_of(profile_id, partition, batch) is not None:  # not forgotten since
+                    event = schedule_event(automation_id, tick, profile_id)
+                    self._run(_Work("automation", event), profile_id, partition, batch)
+            budget -= max(len(chunk), 1)
+            if start + len(chunk) >= len(round_.ids):
+                round_.pending.pop(0)
+                round_.after, round_.ids = None, None
+            else:
+                round_.after = chunk[-1]
+        if not round_.pending:
+            self._expire(partition, owned, round_.goal, batch)
+            owned.round = None
+        batch.ticks[partition] = round_.record()
+        return budget
+
+    def _profile_ids(self, partition: int, batch: _Batch) -> list[str]:
+        """The partition's profiles, sorted, with this batch's changes."""
+        profiles = set(self.owned[partition].store.profile_ids())
+        for profile_id, (p, state) in batch.states.items():
+            if p == partition:
+                if state is None:
+                    profiles.discard(profile_id)
+                else:
+                    profiles.add(profile_id)
+        return sorted(profiles)
 
     def _automation_ticks(self, last: str, now: str) -> list[tuple[str, str]]:
         after, until = instant_from_canonical(last), instant_from_canonical(now)
@@ -507,20 +587,6 @@ class Worker:
                 continue
             self.metrics.ticks.labels("expiry").inc()
             self._run(_Work("expiry", until=until), profile_id, partition, batch)
-
-    def _automation(self, partition: int, automation_id: str, tick: str, batch: _Batch) -> None:
-        self.metrics.ticks.labels("automation").inc()
-        store = self.owned[partition].store
-        profiles = set(store.profile_ids())
-        for profile_id, (p, state) in batch.states.items():
-            if p == partition:
-                if state is None:
-                    profiles.discard(profile_id)
-                else:
-                    profiles.add(profile_id)
-        for profile_id in sorted(profiles):
-            event = schedule_event(automation_id, tick, profile_id)
-            self._run(_Work("automation", event), profile_id, partition, batch)
 
     # --- writing ---------------------------------------------------------------------
 
@@ -625,7 +691,7 @@ class Worker:
         for profile_id, (_, raw) in changes.items():
             records.setdefault(batch.states[profile_id][0], []).append((profile_id.encode(), raw))
         for partition, tick in batch.ticks.items():
-            records.setdefault(partition, []).append((TICK_KEY, orjson.dumps({"at": tick})))
+            records.setdefault(partition, []).append((TICK_KEY, tick))
         every = not self.exactly_once
         for partition, items in records.items():
             last = len(items) - 1
@@ -729,6 +795,8 @@ class Worker:
                 self.consumer.seek(TopicPartition(topic, partition, offset))
             except KafkaException as exc:
                 log.warning("cannot seek %s[%d] to %d: %s", topic, partition, offset, exc.args[0].str())
+        for owned in self.owned.values():  # rounds in progress go back to what was committed
+            owned.round = _Round.recorded(owned.store.tick)[1]
         self._rebuild_due()
 
     # --- rebalancing ---------------------------------------------------------------
@@ -752,7 +820,9 @@ class Worker:
                 )
                 stores[partition] = store
             self._restore(stores)
-            self.owned = {p: _Partition(store) for p, store in stores.items()}
+            self.owned = {
+                p: _Partition(store, round=_Round.recorded(store.tick)[1]) for p, store in stores.items()
+            }
             self._rebuild_due()
             self.progress.clear()
             self._committed_positions(assigned)
