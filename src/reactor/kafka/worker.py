@@ -268,7 +268,12 @@ class Worker:
             self._close()
 
     def _iteration(self) -> None:
-        wait = min(0.05, max(0.002, self.settings.order_settle / 4)) if self.merge.holding else 0.5
+        if any(owned.round is not None for owned in self.owned.values()):
+            wait = 0.0  # a round of time-driven work goes on at once
+        elif self.merge.holding:
+            wait = min(0.05, max(0.002, self.settings.order_settle / 4))
+        else:
+            wait = 0.5
         messages = self.consumer.consume(1, wait)
         if messages:
             messages += self.consumer.consume(self.settings.batch_size - 1, 0)
