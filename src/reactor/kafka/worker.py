@@ -41,18 +41,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from reactor.clock import format_instant, instant_from_canonical
 from reactor.config import Config
 from reactor.engine import Outcome, next_due, process, run_due, schedule_event
 from reactor.errors import InvalidEvent
 from reactor.events import Event, decode_event
+from reactor.kafka.batch import Batch, Round, Work, internal_error, where
 from reactor.kafka.errors import client_logger
 from reactor.kafka.ordering import EventTimeMerge
 from reactor.kafka.records import fit_dead_letter
 from reactor.kafka.reload import ConfigWatcher
-from reactor.kafka.store import TICK_KEY, PartitionStore, open_store
+from reactor.kafka.restore import restore, restore_consumer
+from reactor.kafka.store import PartitionStore, open_store
+from reactor.kafka.writer import Changes, Writer
 from reactor.metrics import Metrics
 from reactor.replay import dead_letter
 from reactor.settings import Settings
@@ -71,79 +74,6 @@ def _wall_clock() -> str:
 
 
 @dataclass
-class _Work:
-    """One item of a batch for one profile: an input event, an expiry or an
-    automation tick, kept so that the profile's part of the batch can be run
-    again item by item if its new state cannot be written."""
-
-    kind: str  # "event", "expiry", "automation"
-    event: Event | None = None
-    message: Message | None = None
-    until: str = ""
-
-
-@dataclass
-class _Batch:
-    """What one iteration decided, written in one transaction."""
-
-    #: profile id -> (partition, state after the batch or None: forget)
-    states: dict[str, tuple[int, ProfileState | None]] = field(default_factory=dict)
-    #: profile id -> its state at the start of the batch, and its work items
-    started: dict[str, tuple[ProfileState | None, list[_Work]]] = field(default_factory=dict)
-    #: profile id -> (topic, value) records for it (actions, reaction failures)
-    outputs: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
-    #: dead letters that belong to no profile: (key, value)
-    letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
-    #: input (topic, partition) -> next offset, for the offsets commit
-    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    #: partition -> tick record written by this batch
-    ticks: dict[int, bytes] = field(default_factory=dict)
-
-    def empty(self) -> bool:
-        return not (self.states or self.outputs or self.letters or self.offsets or self.ticks)
-
-
-@dataclass
-class _Round:
-    """One run of a partition's time-driven work, from the last recorded tick
-    to `goal` (the wall clock when it began): the automation ticks still to
-    run, and the last profile the first of them ran for. It may take several
-    batches (each a transaction of bounded size); its progress is recorded in
-    the changelog with each, so a restart resumes it where it stopped, and no
-    profile's tick runs twice."""
-
-    last: str
-    goal: str
-    pending: list[tuple[str, str]]  # (tick, automation id), in order
-    after: str | None = None
-    ids: list[str] | None = None  # the partition's profiles when the current tick began
-
-    def record(self) -> bytes:
-        if not self.pending:
-            return orjson.dumps({"at": self.goal})
-        return orjson.dumps(
-            {"at": self.last, "round": {"goal": self.goal, "pending": self.pending, "after": self.after}}
-        )
-
-    @classmethod
-    def recorded(cls, value: bytes | None) -> tuple[str | None, _Round | None]:
-        """(the last complete tick, the round in progress) from a tick record."""
-        if value is None:
-            return None, None
-        try:
-            document = orjson.loads(value)
-            last = document["at"]
-            round_ = document.get("round")
-            if round_ is None:
-                return str(last), None
-            pending = [(str(tick), str(automation)) for tick, automation in round_["pending"]]
-            return str(last), cls(str(last), str(round_["goal"]), pending, round_.get("after"))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            log.warning("ignoring a malformed tick record")
-            return None, None
-
-
-@dataclass
 class _Partition:
     """An owned partition number: its store, expiry index and tick timer."""
 
@@ -151,7 +81,7 @@ class _Partition:
     due: list[tuple[str, str]] = field(default_factory=list)  # heap of (due, profile id)
     current_due: dict[str, str] = field(default_factory=dict)
     next_tick: float = 0.0  # monotonic time of the next time-driven run
-    round: _Round | None = None
+    round: Round | None = None
 
 
 class Worker:
@@ -162,7 +92,6 @@ class Worker:
         self.watcher = watcher
         self.partitions = partitions
         self.metrics = metrics
-        self.exactly_once = settings.processing_guarantee == "exactly_once"
         self.inputs = settings.input_topics
         self.changelog = settings.changelog_topic
         self.limit = 1_000_000 - RECORD_OVERHEAD  # set from the topics by `run_worker`
@@ -174,8 +103,6 @@ class Worker:
         self.kept: dict[int, PartitionStore] = {}  # stores of revoked partitions, until the next assignment
         #: input (topic, partition) -> next offset to process (as committed)
         self.positions: dict[tuple[str, int], int] = {}
-        self.changelog_written: dict[int, int] = {}
-        self._delivery_failed: KafkaError | None = None
         self.restoring = False
         self.rebalancing = True  # until the first assignment
         self.progress: dict[tuple[str, int], tuple[int, float]] = {}
@@ -183,9 +110,9 @@ class Worker:
         self.stalled: list[str] = []
         self.loop_seen = time.monotonic()
         self.stopping = threading.Event()
-        self.producer = self._producer()
+        self.writer = Writer(settings, self.stopping)
         self.consumer = self._consumer()
-        self.restorer = self._restore_consumer()
+        self.restorer = restore_consumer(settings)
 
     @property
     def config(self) -> Config:
@@ -195,24 +122,6 @@ class Worker:
 
     def _common(self) -> dict[str, Any]:
         return {"bootstrap.servers": self.settings.bootstrap_servers, "logger": client_logger()}
-
-    def _producer(self) -> Producer:
-        conf = {
-            **self._common(),
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 2,
-            "partitioner": "murmur2_random",  # the Java client's default, as upstream producers use
-            "queue.buffering.max.messages": 500_000,
-        }
-        if self.exactly_once:
-            conf["transactional.id"] = self.settings.transactional_id
-            conf["transaction.timeout.ms"] = int(self.settings.transaction_timeout * 1000)
-        producer = Producer(conf)
-        if self.exactly_once:
-            # Fences this instance's predecessor and aborts its open transaction.
-            producer.init_transactions(max(30.0, self.settings.transaction_timeout * 3))
-        return producer
 
     def _consumer(self) -> Consumer:
         s = self.settings
@@ -229,17 +138,6 @@ class Worker:
                 "session.timeout.ms": int(s.session_timeout * 1000),
                 "heartbeat.interval.ms": max(100, int(s.session_timeout * 1000 / 3)),
                 "fetch.wait.max.ms": 100,
-            }
-        )
-
-    def _restore_consumer(self) -> Consumer:
-        return Consumer(
-            {
-                **self._common(),
-                "group.id": f"{self.settings.app_id}.restore",  # assign() only: never joins or commits
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "auto.offset.reset": "earliest",
             }
         )
 
@@ -277,7 +175,7 @@ class Worker:
         messages = self.consumer.consume(1, wait)
         if messages:
             messages += self.consumer.consume(self.settings.batch_size - 1, 0)
-        batch = _Batch()
+        batch = Batch()
         for message in messages:
             self._receive(message, batch)
         drained = len(messages) < self.settings.batch_size
@@ -293,13 +191,13 @@ class Worker:
             per_event = (time.perf_counter() - started) / len(released)
             self.metrics.latency.observe(per_event)
 
-    def _receive(self, message: Message, batch: _Batch) -> None:
+    def _receive(self, message: Message, batch: Batch) -> None:
         error = message.error()
         if error is not None:
             if error.code() != KafkaError._PARTITION_EOF:
                 log.warning("consumer: %s", error.str(), extra={"code": error.code()})
             return
-        topic, partition, offset = _where(message)
+        topic, partition, offset = where(message)
         if partition not in self.owned:
             return  # fetched before a revocation: Kafka delivers it again to the owner
         self.positions.setdefault((topic, partition), offset)
@@ -317,7 +215,7 @@ class Worker:
             self.metrics.child(self.metrics.events, "unknown", "rejected").inc()
             payload = exc.as_dict()
         except Exception as exc:
-            payload = _internal_error(exc)
+            payload = internal_error(exc)
         self.merge.add((topic, partition), message, occurred_at, payload, time.monotonic())
 
     def _key_mismatch(self, key: bytes | None, event: Event) -> dict[str, str]:
@@ -368,11 +266,11 @@ class Worker:
 
     # --- processing ------------------------------------------------------------
 
-    def _release(self, message: Message, payload: Any, batch: _Batch) -> None:
-        topic, partition, offset = _where(message)
+    def _release(self, message: Message, payload: Any, batch: Batch) -> None:
+        topic, partition, offset = where(message)
         batch.offsets[(topic, partition)] = offset + 1
         if isinstance(payload, Event):
-            self._run(_Work("event", payload, message), payload.profile_id, partition, batch)
+            self._run(Work("event", payload, message), payload.profile_id, partition, batch)
         else:
             self._letter(payload, message, batch)
 
@@ -380,19 +278,19 @@ class Worker:
         return {"topic": message.topic(), "partition": message.partition(), "offset": message.offset()}
 
     def _letter(
-        self, error: dict[str, Any], message: Message, batch: _Batch, reaction: str | None = None
+        self, error: dict[str, Any], message: Message, batch: Batch, reaction: str | None = None
     ) -> None:
         raw = message.value() or b""
         record = dead_letter(error, self._source(message), raw, reaction)
         batch.letters.append((message.key(), fit_dead_letter(record, raw, self.limit)))
 
-    def _state_of(self, profile_id: str, partition: int, batch: _Batch) -> ProfileState | None:
+    def _state_of(self, profile_id: str, partition: int, batch: Batch) -> ProfileState | None:
         held = batch.states.get(profile_id)
         if held is not None:
             return held[1]
         return self.owned[partition].store.get(profile_id)
 
-    def _run(self, work: _Work, profile_id: str, partition: int, batch: _Batch) -> None:
+    def _run(self, work: Work, profile_id: str, partition: int, batch: Batch) -> None:
         """Run one item for one profile; an exception dead-letters it and keeps the state."""
         state = self._state_of(profile_id, partition, batch)
         if profile_id not in batch.started:
@@ -408,7 +306,7 @@ class Worker:
         self._keep(outcome, records, profile_id, partition, batch)
 
     def _outcome(
-        self, work: _Work, state: ProfileState | None, profile_id: str
+        self, work: Work, state: ProfileState | None, profile_id: str
     ) -> tuple[Outcome, list[tuple[str, bytes]]]:
         config = self.config
         if work.kind == "expiry":
@@ -433,7 +331,7 @@ class Worker:
                 records.append((self.settings.dlq_topic, fit_dead_letter(letter, raw, self.limit)))
         return outcome, records
 
-    def _raw_and_source(self, work: _Work) -> tuple[bytes, dict[str, Any]]:
+    def _raw_and_source(self, work: Work) -> tuple[bytes, dict[str, Any]]:
         if work.message is not None:
             return work.message.value() or b"", self._source(work.message)
         event = work.event
@@ -456,7 +354,7 @@ class Worker:
         records: list[tuple[str, bytes]],
         profile_id: str,
         partition: int,
-        batch: _Batch,
+        batch: Batch,
     ) -> None:
         state = outcome.state
         if state is not None:
@@ -473,7 +371,7 @@ class Worker:
         if outcome.limited_sends:
             metrics.limited_sends.inc(outcome.limited_sends)
 
-    def _failed(self, work: _Work, exc: Exception, batch: _Batch) -> None:
+    def _failed(self, work: Work, exc: Exception, batch: Batch) -> None:
         log.error(
             "processing failed: %s: %s",
             type(exc).__name__,
@@ -485,10 +383,10 @@ class Worker:
             self.metrics.child(
                 self.metrics.events, work.event.type if work.event else "unknown", "failed"
             ).inc()
-            self._letter(_internal_error(exc), work.message, batch)
+            self._letter(internal_error(exc), work.message, batch)
         else:  # time-driven work: a dead letter naming the tick, the profile keeps its state
             raw, source = self._raw_and_source(work)
-            record = dead_letter(_internal_error(exc), source, raw)
+            record = dead_letter(internal_error(exc), source, raw)
             key = work.event.profile_id.encode() if work.event else None
             batch.letters.append((key, fit_dead_letter(record, raw, self.limit)))
 
@@ -515,7 +413,7 @@ class Worker:
                     owned.due.append((due, state.profile_id))
             heapq.heapify(owned.due)
 
-    def _time_driven(self, batch: _Batch) -> None:
+    def _time_driven(self, batch: Batch) -> None:
         """Start a partition's round when its tick is due, and take every round
         in progress on by at most a batch's worth of profile runs."""
         budget = self.settings.batch_size
@@ -526,14 +424,14 @@ class Worker:
                     continue
                 owned.next_tick = now_mono + self.settings.tick_interval
                 now = _wall_clock()
-                last = _Round.recorded(owned.store.tick)[0]
+                last = Round.recorded(owned.store.tick)[0]
                 if last is None:
                     last = now  # a first start does not run schedules that fell before it
                 now = max(now, last)  # the wall clock went back: wait for it
-                owned.round = _Round(last, now, self._automation_ticks(last, now))
+                owned.round = Round(last, now, self._automation_ticks(last, now))
             budget = self._advance(partition, owned, owned.round, batch, budget)
 
-    def _advance(self, partition: int, owned: _Partition, round_: _Round, batch: _Batch, budget: int) -> int:
+    def _advance(self, partition: int, owned: _Partition, round_: Round, batch: Batch, budget: int) -> int:
         if round_.pending and budget <= 0:
             return budget  # the next batch takes it on
         while round_.pending and budget > 0:
@@ -548,7 +446,7 @@ class Worker:
             for profile_id in chunk:
                 if self._state_of(profile_id, partition, batch) is not None:  # not forgotten since
                     event = schedule_event(automation_id, tick, profile_id)
-                    self._run(_Work("automation", event), profile_id, partition, batch)
+                    self._run(Work("automation", event), profile_id, partition, batch)
             budget -= max(len(chunk), 1)
             if start + len(chunk) >= len(round_.ids):
                 round_.pending.pop(0)
@@ -561,7 +459,7 @@ class Worker:
         batch.ticks[partition] = round_.record()
         return budget
 
-    def _profile_ids(self, partition: int, batch: _Batch) -> list[str]:
+    def _profile_ids(self, partition: int, batch: Batch) -> list[str]:
         """The partition's profiles, sorted, with this batch's changes."""
         profiles = set(self.owned[partition].store.profile_ids())
         for profile_id, (p, state) in batch.states.items():
@@ -582,7 +480,7 @@ class Worker:
         )
         return [(tick, automation_id) for tick, _, automation_id in pending]
 
-    def _expire(self, partition: int, owned: _Partition, until: str, batch: _Batch) -> None:
+    def _expire(self, partition: int, owned: _Partition, until: str, batch: Batch) -> None:
         while owned.due and owned.due[0][0] <= until:
             due, profile_id = heapq.heappop(owned.due)
             if owned.current_due.get(profile_id) != due:
@@ -591,15 +489,15 @@ class Worker:
             if self._state_of(profile_id, partition, batch) is None:
                 continue
             self.metrics.ticks.labels("expiry").inc()
-            self._run(_Work("expiry", until=until), profile_id, partition, batch)
+            self._run(Work("expiry", until=until), profile_id, partition, batch)
 
     # --- writing ---------------------------------------------------------------------
 
-    def _serialised(self, batch: _Batch) -> dict[str, tuple[ProfileState | None, bytes | None]]:
+    def _serialised(self, batch: Batch) -> Changes:
         """Each changed state as JSON, once per batch. A state that cannot be
         written (too large, a value JSON cannot hold) has its profile's items
         run again one by one, and the item that made it so is dead-lettered."""
-        out: dict[str, tuple[ProfileState | None, bytes | None]] = {}
+        out: Changes = {}
         for profile_id in list(batch.states):
             state = batch.states[profile_id][1]
             try:
@@ -620,7 +518,7 @@ class Worker:
             )
         return value
 
-    def _redo(self, profile_id: str, batch: _Batch) -> None:
+    def _redo(self, profile_id: str, batch: Batch) -> None:
         partition = batch.states[profile_id][0]
         start, items = batch.started[profile_id]
         batch.outputs.pop(profile_id, None)
@@ -646,23 +544,10 @@ class Worker:
         if profile_id not in batch.states:
             batch.states[profile_id] = (partition, start)
 
-    def _produce(
-        self, topic: str, value: bytes | None, key: bytes | None, partition: int = -1, **kw: Any
-    ) -> None:
-        while True:
-            try:
-                self.producer.produce(topic, value, key, partition, **kw)
-                return
-            except BufferError:  # the local queue is full: let it drain
-                self.producer.poll(0.05)
-
-    def _write(self, batch: _Batch) -> None:
+    def _write(self, batch: Batch) -> None:
         changes = self._serialised(batch)
         try:
-            if self.exactly_once:
-                self._write_transaction(batch, changes)
-            else:
-                self._write_at_least_once(batch, changes)
+            self.writer.write(batch, changes, self.consumer)
         except KafkaException as exc:
             log.warning("batch not written, reading it again: %s", exc.args[0].str())
             self._rewind()
@@ -671,125 +556,9 @@ class Worker:
             mine = {p: c for p, c in changes.items() if batch.states[p][0] == partition}
             tick = batch.ticks.get(partition)
             if mine or tick is not None:
-                owned.store.commit(mine, tick, self.changelog_written.get(partition, 0))
+                owned.store.commit(mine, tick, self.writer.changelog_written.get(partition, 0))
         for tp, offset in batch.offsets.items():
             self.positions[tp] = offset
-
-    def _produce_outputs(self, batch: _Batch) -> None:
-        dlq = self.settings.dlq_topic
-        # In a transaction a refused record fails the commit; without one, its report must.
-        report = None if self.exactly_once else self._output_delivered
-        for profile_id, records in batch.outputs.items():
-            for topic, value in records:
-                self._produce(topic, value, profile_id.encode(), on_delivery=report)
-        for letter_key, letter in batch.letters:
-            self._produce(dlq, letter, letter_key, on_delivery=report)
-
-    def _produce_states(
-        self, batch: _Batch, changes: dict[str, tuple[ProfileState | None, bytes | None]]
-    ) -> None:
-        # Per changelog partition, in order; the tick record last. Records of a
-        # partition are delivered in order, so in a transaction (which fails
-        # whole if one is refused) only the last one's report is needed, for
-        # the offset the store holds; at_least_once needs every report.
-        records: dict[int, list[tuple[bytes, bytes | None]]] = {}
-        for profile_id, (_, raw) in changes.items():
-            records.setdefault(batch.states[profile_id][0], []).append((profile_id.encode(), raw))
-        for partition, tick in batch.ticks.items():
-            records.setdefault(partition, []).append((TICK_KEY, tick))
-        every = not self.exactly_once
-        for partition, items in records.items():
-            last = len(items) - 1
-            for n, (key, value) in enumerate(items):
-                if every or n == last:
-                    self._produce(self.changelog, value, key, partition, on_delivery=self._delivered)
-                else:
-                    self._produce(self.changelog, value, key, partition)
-
-    def _output_delivered(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            self._delivery_failed = error
-
-    def _delivered(self, error: KafkaError | None, message: Message) -> None:
-        if error is None:
-            _, partition, offset = _where(message)
-            offset += 1
-            if offset > self.changelog_written.get(partition, 0):
-                self.changelog_written[partition] = offset
-        else:
-            self._delivery_failed = error
-
-    def _offsets(self, batch: _Batch) -> list[TopicPartition]:
-        return [TopicPartition(t, p, o) for (t, p), o in sorted(batch.offsets.items())]
-
-    def _write_transaction(
-        self, batch: _Batch, changes: dict[str, tuple[ProfileState | None, bytes | None]]
-    ) -> None:
-        producer = self.producer
-        try:
-            producer.begin_transaction()
-            self._produce_outputs(batch)
-            self._produce_states(batch, changes)
-            offsets = self._offsets(batch)
-            if offsets:
-                producer.send_offsets_to_transaction(
-                    offsets, self.consumer.consumer_group_metadata(), self.settings.transaction_timeout
-                )
-            self._commit_transaction()
-        except KafkaException as exc:
-            self._abort(exc.args[0])
-            raise
-
-    def _commit_transaction(self) -> None:
-        for _ in range(5):
-            try:
-                self.producer.commit_transaction(self.settings.transaction_timeout * 2)
-                return
-            except KafkaException as exc:
-                error: KafkaError = exc.args[0]
-                if not error.retriable() or error.txn_requires_abort() or error.fatal():
-                    raise
-                log.warning("commit of a transaction failed, trying again: %s", error.str())
-        self.producer.commit_transaction(self.settings.transaction_timeout * 2)
-
-    def _abort(self, error: KafkaError) -> None:
-        if error.fatal():
-            # Fenced (a newer producer with this transactional.id, or the broker
-            # aborted a transaction that stayed open too long): start a new one.
-            log.error("producer fenced or failed (%s): starting a new one", error.str())
-            with contextlib.suppress(KafkaException):
-                self.producer.flush(1)
-            self.producer = self._producer()
-            return
-        try:
-            self.producer.abort_transaction(self.settings.transaction_timeout * 2)
-        except KafkaException as exc:
-            log.error("abort failed (%s): starting a new producer", exc.args[0].str())
-            self.producer = self._producer()
-
-    def _write_at_least_once(
-        self, batch: _Batch, changes: dict[str, tuple[ProfileState | None, bytes | None]]
-    ) -> None:
-        # Outputs first, acknowledged; then states; then offsets. A crash
-        # between re-runs the batch and re-sends identical actions; a state is
-        # never ahead of the actions it implies.
-        self._delivery_failed = None
-        self._produce_outputs(batch)
-        self._flush()
-        self._produce_states(batch, changes)
-        self._flush()
-        offsets = self._offsets(batch)
-        if offsets:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
-
-    def _flush(self) -> None:
-        while self.producer.flush(1.0) > 0:
-            if self.stopping.is_set():
-                raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "stopping with messages unsent"))
-        failed = self._delivery_failed
-        if failed is not None:
-            self._delivery_failed = None
-            raise KafkaException(failed)
 
     def _rewind(self) -> None:
         """After a batch that was not written: read every owned partition again
@@ -801,7 +570,7 @@ class Worker:
             except KafkaException as exc:
                 log.warning("cannot seek %s[%d] to %d: %s", topic, partition, offset, exc.args[0].str())
         for owned in self.owned.values():  # rounds in progress go back to what was committed
-            owned.round = _Round.recorded(owned.store.tick)[1]
+            owned.round = Round.recorded(owned.store.tick)[1]
         self._rebuild_due()
 
     # --- rebalancing ---------------------------------------------------------------
@@ -824,9 +593,9 @@ class Worker:
                     self.delete_retention,
                 )
                 stores[partition] = store
-            self._restore(stores)
+            restore(self.restorer, self.changelog, stores, self.stopping)
             self.owned = {
-                p: _Partition(store, round=_Round.recorded(store.tick)[1]) for p, store in stores.items()
+                p: _Partition(store, round=Round.recorded(store.tick)[1]) for p, store in stores.items()
             }
             self._rebuild_due()
             self.progress.clear()
@@ -834,42 +603,6 @@ class Worker:
         finally:
             self.restoring = False
             self.rebalancing = False
-
-    def _restore(self, stores: dict[int, PartitionStore]) -> None:
-        """Read each store's changelog partition from its offset to the end."""
-        started = time.monotonic()
-        ends = {}
-        for partition, store in stores.items():
-            high = self._changelog_end(partition)
-            if store.changelog_offset < high:
-                ends[partition] = high
-        if not ends:
-            return
-        self.restorer.assign([TopicPartition(self.changelog, p, stores[p].changelog_offset) for p in ends])
-        read = 0
-        try:
-            while ends:
-                for message in self.restorer.consume(10_000, 0.2):
-                    if message.error() is None:
-                        _, partition, offset = _where(message)
-                        stores[partition].restore(message.key(), message.value(), offset)
-                        read += 1
-                for partition in list(ends):
-                    (position,) = self.restorer.position([TopicPartition(self.changelog, partition)])
-                    if position.offset >= ends[partition]:
-                        del ends[partition]
-                if self.stopping.is_set():
-                    return
-        finally:
-            self.restorer.unassign()
-        log.info(
-            "restored from the changelog",
-            extra={
-                "records": read,
-                "seconds": round(time.monotonic() - started, 3),
-                "partitions": sorted(stores),
-            },
-        )
 
     def _committed_positions(self, assigned: list[TopicPartition]) -> None:
         """Where each assigned input partition resumes (for lag and stalls
@@ -881,20 +614,6 @@ class Worker:
         for tp in committed:
             if tp.offset >= 0:
                 self.positions[(tp.topic, tp.partition)] = tp.offset
-
-    def _changelog_end(self, partition: int) -> int:
-        """The changelog partition's high watermark, asked of the broker (a
-        topic just created may have no leader yet for a moment)."""
-        tp = TopicPartition(self.changelog, partition)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                return int(self.restorer.get_watermark_offsets(tp, timeout=10, cached=False)[1])
-            except KafkaException as exc:
-                if time.monotonic() > deadline or self.stopping.is_set():
-                    raise
-                log.info("waiting for the changelog: %s", exc.args[0].str())
-                time.sleep(0.2)
 
     def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
         # Called inside consume(): no transaction is open (each batch commits
@@ -978,15 +697,4 @@ class Worker:
             owned.store.close()
         for store in self.kept.values():
             store.close()
-        self.producer.flush(5)
-
-
-def _where(message: Message) -> tuple[str, int, int]:
-    """(topic, partition, offset) of a message that is not an error."""
-    topic, partition, offset = message.topic(), message.partition(), message.offset()
-    assert topic is not None and partition is not None and offset is not None
-    return topic, partition, offset
-
-
-def _internal_error(exc: Exception) -> dict[str, str]:
-    return {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}", "path": ""}
+        self.writer.close()
