@@ -73,10 +73,10 @@ def run_worker(settings: Settings, config: Config) -> None:
         worker.delete_retention = retention
         worker_box.append(worker)
         _on_signals(worker.stopping)
-        delivery = None
+        delivery, delivering = None, None
         if settings.deliver:
             delivery = DeliveryService(settings, lambda: watcher.config, metrics)
-            delivery.start_thread()
+            delivering = delivery.start_thread()
         log.info(
             "starting worker",
             extra={
@@ -91,8 +91,9 @@ def run_worker(settings: Settings, config: Config) -> None:
         try:
             worker.run()
         finally:
-            if delivery is not None:
+            if delivery is not None and delivering is not None:
                 delivery.stopping.set()
+                delivering.join(10)  # its batch's attempts and offsets, then it leaves its groups
     finally:
         web.stop()
 
