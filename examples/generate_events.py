@@ -95,6 +95,7 @@ def transaction_event(
     store: tuple[str, str] | None = None,
     system: str = "pos",
     txn_id: str | None = None,
+    original_id: str | None = None,
 ) -> dict:
     location = store or rng.choice(STORES)
     online = location[0] == "web"
@@ -124,6 +125,8 @@ def transaction_event(
             }
         },
     }
+    if original_id is not None:  # a refund naming the purchase it refunds
+        event["data"]["transaction"]["original_id"] = original_id
     events.append(event)
     return event
 
@@ -185,10 +188,12 @@ profile_event("p-008", day(6, 2))
 bf = transaction_event("p-008", day(11, 20, 9), 129.50, tags=["black-friday"])
 events.append(json.loads(json.dumps(bf)))  # the same event delivered twice: skipped
 
-# p-009: a purchase and its refund (negative total takes the points back).
+# p-009: a purchase and its refund, which names it: the points come back.
 profile_event("p-009", day(7, 1))
-transaction_event("p-009", day(7, 3), 210.0, store=STORES[0])
-transaction_event("p-009", day(7, 9), -210.0, store=STORES[0])
+bought = transaction_event("p-009", day(7, 3), 210.0, store=STORES[0])
+transaction_event(
+    "p-009", day(7, 9), -210.0, store=STORES[0], original_id=bought["data"]["transaction"]["id"]
+)
 
 # p-010: shopped in May, then lapsed: the Monday win-back finds her in August.
 profile_event("p-010", day(5, 4, 12))
@@ -225,6 +230,30 @@ for number in range(13, 37):
             break
         tags = ["black-friday"] if moment.month == 11 and moment.day >= 20 else []
         transaction_event(pid, moment, rng.choice([19.95, 35.0, 49.9, 89.0, 120.0, 199.0, 310.0]), tags=tags)
+
+# The incentive programme (CONTRACT §7), last so that the events above keep their ids.
+
+# p-040: reaches Gold on tier points in September, and is welcomed.
+profile_event("p-040", day(5, 12))
+for month, dom, total in [(6, 5, 420.0), (7, 22, 380.0), (9, 8, 260.0)]:
+    transaction_event("p-040", day(month, dom, 12), total)
+
+# p-041: one large online order goes straight to Platinum (from Member, its floor).
+profile_event("p-041", day(6, 1))
+transaction_event("p-041", day(6, 18, 16), 2600.0, store=STORES[4])
+
+# p-042: a purchase and a partial refund naming it: half of its points come back.
+profile_event("p-042", day(6, 10))
+half = transaction_event("p-042", day(6, 12), 300.0, store=STORES[1])
+transaction_event("p-042", day(6, 20), -150.0, store=STORES[1], original_id=half["data"]["transaction"]["id"])
+
+# p-043: an Influencer (set upstream until 1 August) buys in July at double tier
+# points; her refund in September, after the status ended, takes back double.
+profile_event("p-043", day(6, 1), statuses=[{"handle": "influencer", "expires_at": "2026-08-01T00:00:00Z"}])
+doubled = transaction_event("p-043", day(7, 10), 200.0, store=STORES[2])
+transaction_event(
+    "p-043", day(9, 15), -200.0, store=STORES[2], original_id=doubled["data"]["transaction"]["id"]
+)
 
 events.sort(key=lambda e: (e["occurred_at"], e["id"]))
 for event in events:

@@ -177,7 +177,9 @@ def validate(config: ConfigOption = Path(".")) -> None:
     typer.echo(
         f"ok: {len(loaded.reactions)} reactions, {len(loaded.automations)} automations, "
         f"{len(loaded.statuses)} statuses, {len(loaded.benefits)} benefits, "
-        f"{len(loaded.targets)} targets (config {loaded.version})"
+        f"{len(loaded.targets)} targets, {len(loaded.tiers)} tier programs, "
+        f"{len(loaded.achievements)} achievements, {len(loaded.point_kinds)} point kinds "
+        f"(config {loaded.version})"
     )
 
 

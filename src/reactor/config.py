@@ -14,9 +14,10 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,9 +30,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from reactor.achievements import Achievement
 from reactor.context import PARTS
 from reactor.errors import ConfigError, ConfigIssue
-from reactor.events import PROFILE_UPDATED, TRANSACTION_CREATED
+from reactor.events import DERIVED_TYPES, PROFILE_UPDATED, TRANSACTION_CREATED
+from reactor.ledger import BUILT_IN_KINDS
+from reactor.reminders import ReminderRule
 from reactor.rules import (
     Amount,
     Condition,
@@ -42,21 +46,30 @@ from reactor.rules import (
     compile_condition,
 )
 from reactor.schedules import Schedule
+from reactor.schema import did_you_mean
 from reactor.specs import (
+    REMINDER_OF,
     SPECS,
     STEP_TYPES,
+    AchievementProgressStep,
+    AchievementSpec,
     AutomationSpec,
     BenefitSpec,
     FilterStep,
     LimitSpec,
     PointsAwardStep,
+    ProgrammeSpec,
+    ReminderSpec,
     RewardCreateStep,
     RuleSpec,
     StatusSpec,
     TargetSendStep,
     TargetSpec,
+    TierSpec,
 )
+from reactor.state import DEDUPE_WINDOW
 from reactor.templates import Template, TemplateSyntaxProblem, compile_template
+from reactor.tiers import Level, Program
 
 __all__ = [
     "BenefitSpec",
@@ -69,7 +82,27 @@ __all__ = [
     "load_config",
 ]
 
-TOP_LEVEL_KEYS = ("statuses", "benefits", "reactions", "automations", "targets")
+TOP_LEVEL_KEYS = (
+    "programme",
+    "points",
+    "tiers",
+    "achievements",
+    "statuses",
+    "benefits",
+    "reactions",
+    "automations",
+    "reminders",
+    "targets",
+)
+#: Sections whose entries are named by `handle` (per section) or `program`;
+#: the others by `id`, unique across reactions, automations and targets.
+_NAMED_BY = {
+    "statuses": "handle",
+    "benefits": "handle",
+    "points": "handle",
+    "achievements": "handle",
+    "tiers": "program",
+}
 CONFIG_DIRS = ("reactions", "targets")
 
 
@@ -99,7 +132,7 @@ class Reaction:
     """A reaction (fired by events) or an automation (fired by a schedule)."""
 
     id: str
-    kind: Literal["reaction", "automation"]
+    kind: Literal["reaction", "automation", "reminder"]
     name: str | None
     on: tuple[str, ...]
     enabled: bool
@@ -116,6 +149,8 @@ class Reaction:
     #: The entry as written in the YAML, checked (for `reactor diff`, which
     #: says what changed in a reaction's definition).
     spec: RuleSpec | None = field(default=None, compare=False, repr=False)
+    #: A reminder's due rule (CONTRACT §8).
+    reminder: ReminderRule | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +165,15 @@ class Target:
     @property
     def id(self) -> str:
         return self.spec.id
+
+
+@dataclass(frozen=True, slots=True)
+class Programme:
+    """Programme-wide settings (`programme:` in the YAML, CONTRACT §7)."""
+
+    timezone: str = "UTC"
+    forget_window: timedelta = timedelta(days=30)
+    dedupe_window: timedelta = DEDUPE_WINDOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +194,14 @@ class Config:
     #: For each part of the state (`context.PARTS`), the `when`s of
     #: `by_event_type[type]` that read it, to evaluate again when it changes.
     dependents: Mapping[str, Mapping[str, Dependents]] = field(default_factory=dict)
+    #: The incentive programme (CONTRACT §7): tier programs in configuration
+    #: order, achievements, point kinds, programme-wide settings.
+    tiers: tuple[Program, ...] = ()
+    #: Reminders by priority then id (CONTRACT §8).
+    reminders: Mapping[str, Reaction] = field(default_factory=dict)
+    achievements: Mapping[str, Achievement] = field(default_factory=dict)
+    point_kinds: tuple[str, ...] = BUILT_IN_KINDS
+    programme: Programme = field(default_factory=lambda: Programme())
 
     def reactions_for(self, event_type: str) -> tuple[Reaction, ...]:
         """Enabled reactions listening to `event_type`, by priority then id."""
@@ -241,6 +293,11 @@ def _describe_validation(error: Mapping[str, Any]) -> str:
         return f"unknown step type {tag!r}{hint}: expected one of {', '.join(STEP_TYPES)}"
     if kind == "union_tag_not_found":
         return "a step needs a `type`: one of " + ", ".join(STEP_TYPES)
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+        got = error.get("input")
+        hint = did_you_mean(str(got), choices) if isinstance(got, str) else ""
+        return f"`{name}`: {got!r} is not one of {', '.join(choices)}{hint}"
     message = error["msg"]
     if kind == "value_error":
         message = str(error.get("ctx", {}).get("error", message))
@@ -254,6 +311,7 @@ class _Loader:
         self.root = root
         self.issues: list[ConfigIssue] = []
         self.items: list[_Item] = []
+        self.programme: _Item | None = None
         self.digest = hashlib.sha256()
 
     def issue(self, file: str, line: int, col: int, message: str) -> None:
@@ -296,6 +354,9 @@ class _Loader:
             return
         for key in document:
             line, col = _position(document, [key])
+            if key == "programme":
+                self.read_programme(rel, document)
+                continue
             if key not in SPECS:
                 close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
                 hint = f" (did you mean `{close[0]}`?)" if close else ""
@@ -309,6 +370,31 @@ class _Loader:
                 continue
             for index, node in enumerate(entries):
                 self.read_item(rel, key, entries, index, node)
+
+    def read_programme(self, rel: str, document: CommentedMap) -> None:
+        node = document["programme"]
+        if node is None:
+            return
+        if not isinstance(node, CommentedMap):
+            self.issue(rel, *_value_position(document, ["programme"]), "`programme` must be a mapping")
+            return
+        if self.programme is not None:
+            line, _ = _position(self.programme.node, [])
+            self.issue(
+                rel,
+                *_position(document, ["programme"]),
+                f"`programme` is already set in {self.programme.file}:{line}: one per configuration",
+            )
+            return
+        try:
+            spec = ProgrammeSpec.model_validate(_plain(node))
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                loc = list(error["loc"])
+                where = _position if error["type"] in ("missing", "extra_forbidden") else _value_position
+                self.issue(rel, *where(node, loc), f"programme: {_describe_validation(error)}")
+            return
+        self.programme = _Item("programme", rel, node, spec)
 
     def read_item(self, rel: str, section: str, entries: CommentedSeq, index: int, node: Any) -> None:
         if not isinstance(node, CommentedMap):
@@ -332,8 +418,7 @@ class _Loader:
 
 
 def _key(item: _Item) -> str:
-    spec = item.spec
-    return str(getattr(spec, "id", None) or getattr(spec, "handle", ""))
+    return str(getattr(item.spec, _NAMED_BY.get(item.section, "id"), ""))
 
 
 def _where(item: _Item, path: Sequence[Any] = ()) -> str:
@@ -356,7 +441,7 @@ class _Compiler:
         ids: dict[str, _Item] = {}
         for item in self.loader.items:
             key = _key(item)
-            field_name = "handle" if item.section in ("statuses", "benefits") else "id"
+            field_name = _NAMED_BY.get(item.section, "id")
             table = self.by_section[item.section]
             shared = field_name == "id"
             previous = ids.get(key) if shared else table.get(key)
@@ -373,13 +458,22 @@ class _Compiler:
             table[key] = item
 
     def check_references(self) -> None:
-        statuses, benefits, targets = (
-            self.by_section["statuses"],
-            self.by_section["benefits"],
-            self.by_section["targets"],
-        )
+        self.check_statuses()
+        kinds = {kind: None for kind in BUILT_IN_KINDS} | dict(self.by_section["points"])
+        for item in self.by_section["points"].values():
+            if item.spec.handle in BUILT_IN_KINDS:
+                self.issue_at(
+                    item, ["handle"], f"`{item.spec.handle}` points are built in: declare other kinds"
+                )
+        for section in ("reactions", "automations", "reminders"):
+            for item in self.by_section[section].values():
+                for i, step in enumerate(item.spec.actions):
+                    self.check_step(section, item, i, step, kinds)
+
+    def check_statuses(self) -> None:
+        benefits = self.by_section["benefits"]
         groups: dict[str, tuple[bool, _Item]] = {}
-        for item in statuses.values():
+        for item in self.by_section["statuses"].values():
             spec: StatusSpec = item.spec
             for i, grant in enumerate(spec.grants):
                 if grant not in benefits:
@@ -393,32 +487,33 @@ class _Compiler:
                         f"group {spec.group!r} is {'exclusive' if seen[0] else 'not exclusive'} "
                         f"for status {_key(seen[1])!r}: every status of a group must agree",
                     )
-        for section in ("reactions", "automations"):
-            for item in self.by_section[section].values():
-                for i, step in enumerate(item.spec.actions):
-                    for attr, table, kind in (
-                        ("status", statuses, "status"),
-                        ("benefit", benefits, "benefit"),
-                        ("target", targets, "target"),
-                    ):
-                        ref = getattr(step, attr, None)
-                        if ref is not None and ref not in table:
-                            self.issue_at(item, ["actions", i, attr], self.unknown(kind, ref, table))
-                    if isinstance(step, RewardCreateStep) and step.currency is None:
-                        on = getattr(item.spec, "on", [])
-                        if section == "automations" or set(on) != {TRANSACTION_CREATED}:
-                            self.issue_at(
-                                item,
-                                ["actions", i],
-                                "reward.create needs `currency:` here: only a reaction on "
-                                "transaction.created alone can take the transaction's currency",
-                            )
+
+    def check_step(self, section: str, item: _Item, i: int, step: Any, kinds: Mapping[str, Any]) -> None:
+        """The references of step `i` of a reaction or automation."""
+        for attr, kind, table in (
+            ("status", "status", "statuses"),
+            ("benefit", "benefit", "benefits"),
+            ("target", "target", "targets"),
+            ("achievement", "achievement", "achievements"),
+        ):
+            ref = getattr(step, attr, None)
+            if ref is not None and ref not in self.by_section[table]:
+                self.issue_at(item, ["actions", i, attr], self.unknown(kind, ref, self.by_section[table]))
+        if isinstance(step, PointsAwardStep) and step.kind not in kinds:
+            self.issue_at(item, ["actions", i, "kind"], self.unknown("point kind", step.kind, kinds))
+        if isinstance(step, RewardCreateStep) and step.currency is None:
+            on = getattr(item.spec, "on", [])
+            if section != "reactions" or set(on) != {TRANSACTION_CREATED}:
+                self.issue_at(
+                    item,
+                    ["actions", i],
+                    "reward.create needs `currency:` here: only a reaction on "
+                    "transaction.created alone can take the transaction's currency",
+                )
 
     @staticmethod
     def unknown(kind: str, ref: str, table: Mapping[str, Any]) -> str:
-        close = difflib.get_close_matches(ref, list(table), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"unknown {kind} {ref!r}{hint}"
+        return f"unknown {kind} {ref!r}{did_you_mean(ref, table, quote=chr(39))}"
 
     def condition(self, item: _Item, path: list[Any], rule: Any) -> Condition | None:
         problems = check_rule(rule)
@@ -448,8 +543,8 @@ class _Compiler:
             if isinstance(step, FilterStep):
                 condition = self.condition(item, [*path, "when"], step.when)
                 ok &= condition is not None
-            elif isinstance(step, RewardCreateStep | PointsAwardStep):
-                attr = "amount" if isinstance(step, RewardCreateStep) else "points"
+            elif isinstance(step, RewardCreateStep | PointsAwardStep | AchievementProgressStep):
+                attr = {RewardCreateStep: "amount", PointsAwardStep: "points"}.get(type(step), "count")
                 amount = self.amount(item, [*path, attr], getattr(step, attr))
                 ok &= amount is not None
             steps.append(Step(step, _where(item, path), i, condition, amount))
@@ -486,7 +581,10 @@ class _Compiler:
         steps = self.steps(item)
         is_automation = item.section == "automations"
         schedule = self.schedule(item) if is_automation else None
+        rule = self.reminder_rule(item) if item.section == "reminders" else None
         if steps is None or (is_automation and schedule is None):
+            return None
+        if item.section == "reminders" and rule is None:
             return None
         if spec.when is not None and condition is None:
             return None
@@ -498,7 +596,7 @@ class _Compiler:
         )
         return Reaction(
             id=spec.id,
-            kind="automation" if is_automation else "reaction",
+            kind=_KIND_OF_SECTION[item.section],
             name=spec.name,
             on=tuple(getattr(spec, "on", ())),
             enabled=spec.enabled,
@@ -511,7 +609,36 @@ class _Compiler:
             schedule=schedule,
             can_fail=can_fail,
             spec=spec,
+            reminder=rule,
         )
+
+    def reminder_rule(self, item: _Item) -> ReminderRule | None:
+        """A reminder's `of`, `before`/`after` and `at`, checked (CONTRACT §8)."""
+        spec: ReminderSpec = item.spec
+        ok = True
+        of = spec.of
+        if of not in REMINDER_OF and not (of.startswith("profile.") and len(of) > len("profile.")):
+            choices = [*REMINDER_OF, "profile.<field>"]
+            self.issue_at(
+                item,
+                ["of"],
+                f"unknown `of` {of!r}{did_you_mean(of, REMINDER_OF, chr(39))}: one of {', '.join(choices)}",
+            )
+            ok = False
+        if (spec.before is None) == (spec.after is None):
+            given = [key for key in ("before", "after") if getattr(spec, key) is not None]
+            self.issue_at(
+                item,
+                given[1:2] or [],
+                "a reminder needs exactly one of `before` or `after` (0d for the time itself)",
+                value=False,
+            )
+            ok = False
+        if not ok:
+            return None
+        offset = -spec.before if spec.before is not None else spec.after
+        assert offset is not None
+        return ReminderRule(of, offset, spec.at)
 
     def target(self, item: _Item) -> Target | None:
         spec: TargetSpec = item.spec
@@ -548,6 +675,74 @@ class _Compiler:
             return None
         return Target(spec, compiled, _where(item))
 
+    def programme(self) -> Programme:
+        item = self.loader.programme
+        if item is None:
+            return Programme()
+        spec: ProgrammeSpec = item.spec
+        try:
+            ZoneInfo(spec.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.issue_at(item, ["timezone"], f"unknown time zone {spec.timezone!r} (e.g. Australia/Sydney)")
+        return Programme(spec.timezone, spec.forget_window, spec.dedupe_window)
+
+    def tier_program(self, item: _Item) -> Program | None:
+        """A tier program, checked: levels lowest first (`attain` rising),
+        `maintain` at most `attain`, a floor that is one of the levels."""
+        spec: TierSpec = item.spec
+        ok = True
+        levels = []
+        for i, level in enumerate(spec.levels):
+            if i and level.attain <= spec.levels[i - 1].attain:
+                self.issue_at(
+                    item,
+                    ["levels", i, "attain"],
+                    f"levels go lowest first: {level.handle!r} attains at {level.attain:g}, "
+                    f"not above {spec.levels[i - 1].handle!r} ({spec.levels[i - 1].attain:g})",
+                )
+                ok = False
+            maintain = level.attain if level.maintain is None else level.maintain
+            if maintain > level.attain:
+                self.issue_at(
+                    item,
+                    ["levels", i, "maintain"],
+                    f"{level.handle!r} is kept at {maintain:g}, above what attains it ({level.attain:g})",
+                )
+                ok = False
+            levels.append(Level(level.handle, level.name, level.attain, maintain, dict(level.meta)))
+        handles = [level.handle for level in spec.levels]
+        floor = spec.floor or handles[0]
+        if floor not in handles:
+            self.issue_at(
+                item, ["floor"], f"floor {floor!r} is not a level" + did_you_mean(floor, handles, "'")
+            )
+            ok = False
+        for i, handle in enumerate(handles):
+            if handle in handles[:i]:
+                self.issue_at(item, ["levels", i, "handle"], f"duplicate level {handle!r}")
+                ok = False
+        return Program(spec.program, spec.measure, spec.review_after, tuple(levels), floor) if ok else None
+
+    def achievement(self, item: _Item) -> Achievement | None:
+        spec: AchievementSpec = item.spec
+        for i in range(1, len(spec.levels)):
+            if spec.levels[i] <= spec.levels[i - 1]:
+                self.issue_at(
+                    item,
+                    ["levels", i],
+                    f"levels go lowest first: {spec.levels[i]:g} is not above {spec.levels[i - 1]:g}",
+                )
+                return None
+        thresholds = tuple(int(t) if float(t).is_integer() else t for t in spec.levels)
+        return Achievement(spec.handle, spec.name, thresholds, dict(spec.meta))
+
+
+_KIND_OF_SECTION: dict[str, Literal["reaction", "automation", "reminder"]] = {
+    "reactions": "reaction",
+    "automations": "automation",
+    "reminders": "reminder",
+}
+
 
 def _by_priority(reactions: Iterable[Reaction]) -> tuple[Reaction, ...]:
     return tuple(sorted(reactions, key=lambda r: (r.priority, r.id)))
@@ -581,7 +776,8 @@ def load_config(root: str | os.PathLike[str]) -> Config:
     compiler.check_references()
     reactions: dict[str, Reaction] = {}
     automations: dict[str, Reaction] = {}
-    for section, table in (("reactions", reactions), ("automations", automations)):
+    reminders: dict[str, Reaction] = {}
+    for section, table in (("reactions", reactions), ("automations", automations), ("reminders", reminders)):
         for key, item in compiler.by_section[section].items():
             compiled = compiler.reaction(item)
             if compiled is not None:
@@ -591,12 +787,19 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         target = compiler.target(item)
         if target is not None:
             targets[key] = target
+    programme = compiler.programme()
+    programs = [compiler.tier_program(item) for item in compiler.by_section["tiers"].values()]
+    achievements: dict[str, Achievement] = {}
+    for key, item in compiler.by_section["achievements"].items():
+        achievement = compiler.achievement(item)
+        if achievement is not None:
+            achievements[key] = achievement
     if loader.issues:
         raise ConfigError(loader.issues)
     statuses = {k: i.spec for k, i in compiler.by_section["statuses"].items()}
     by_type = {
         event_type: _by_priority(r for r in reactions.values() if r.enabled and event_type in r.on)
-        for event_type in (PROFILE_UPDATED, TRANSACTION_CREATED)
+        for event_type in (PROFILE_UPDATED, TRANSACTION_CREATED, *DERIVED_TYPES)
     }
     return Config(
         root=Path(root),
@@ -605,9 +808,14 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         benefits={k: i.spec for k, i in compiler.by_section["benefits"].items()},
         reactions=reactions,
         automations={a.id: a for a in _by_priority(automations.values())},
+        reminders={r.id: r for r in _by_priority(reminders.values())},
         targets=targets,
         by_event_type=by_type,
         batches={t: compile_batch([r.condition for r in rs]) for t, rs in by_type.items() if rs},
         dependents={t: _dependents(rs) for t, rs in by_type.items()},
         exclusive_groups=frozenset(s.group for s in statuses.values() if s.group and s.exclusive),
+        tiers=tuple(p for p in programs if p is not None),
+        achievements=achievements,
+        point_kinds=(*BUILT_IN_KINDS, *compiler.by_section["points"]),
+        programme=programme,
     )

@@ -11,26 +11,42 @@ gets the full context.
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
+from reactor.actions import round_points
 from reactor.clock import whole_days
-from reactor.events import TRANSACTION_CREATED, Event
+from reactor.events import DERIVED_TYPES, REMINDER, TRANSACTION_CREATED, Event
 from reactor.state import ProfileState
 
 if TYPE_CHECKING:
     from reactor.config import Config
 
-__all__ = ["PARTS", "ROOT_KEYS", "ContextView", "active_statuses", "build_context", "profile_view"]
+__all__ = [
+    "PARTS",
+    "ROOT_KEYS",
+    "ContextView",
+    "active_statuses",
+    "build_context",
+    "days_until_birthday",
+    "local_date",
+    "next_birthday",
+    "profile_view",
+]
 
 #: What a step can change, and the context keys each change touches.
 PARTS: dict[str, tuple[str, ...]] = {
     "tags": ("flattened_tags",),
     "statuses": ("statuses", "flattened_statuses", "best_status", "best_customer_facing_status", "benefits"),
     "benefits": ("benefits",),
-    "point_balance": ("point_balance",),
-    "tier_points": ("tier_points_12m",),
-    "rewards": ("reward_balance",),
+    "points": ("point_balance", "points"),
+    "tier_points": ("tier_points_12m", "points"),
+    "rewards": ("reward_balance", "rewards"),
+    "tiers": ("tiers", "tier_handle"),
+    "achievements": ("achievements",),
 }
 
 
@@ -71,6 +87,40 @@ def active_statuses(state: ProfileState, config: Config, now: str) -> list[dict[
         )
     out.sort(key=lambda s: (s["rank"] is None, s["rank"] or 0, s["handle"]))
     return out
+
+
+def local_date(now: str, timezone: str) -> date:
+    """The programme-local date of a canonical instant."""
+    moment = datetime.fromisoformat(now)
+    return moment.date() if timezone == "UTC" else moment.astimezone(ZoneInfo(timezone)).date()
+
+
+def _occurrence(year: int, month: int, day: int) -> date:
+    if month == 2 and day == 29 and not calendar.isleap(year):
+        return date(year, 2, 28)  # 29 February counts as 28 February in other years
+    return date(year, month, day)
+
+
+def next_birthday(today: date, birthday: Any) -> date | None:
+    """The next occurrence of `birthday` (`YYYY-MM-DD`, its year ignored) on
+    or after `today`; None without a valid birthday."""
+    if not isinstance(birthday, str) or len(birthday) < 10:
+        return None
+    try:
+        born = date.fromisoformat(birthday[:10])
+    except ValueError:
+        return None
+    next_one = _occurrence(today.year, born.month, born.day)
+    if next_one < today:
+        next_one = _occurrence(today.year + 1, born.month, born.day)
+    return next_one
+
+
+def days_until_birthday(today: date, birthday: Any) -> int | None:
+    """Whole days from `today` to the next `birthday`, 0 on the day; None
+    without a valid birthday."""
+    next_one = next_birthday(today, birthday)
+    return None if next_one is None else (next_one - today).days
 
 
 def _days_since(earlier: str | None, now: str) -> int | None:
@@ -175,7 +225,7 @@ class ContextView:
         return {
             "benefits": [
                 {"benefit": b, "issued_at": issued, "expires_at": expires, "granted_by": granted}
-                for b, issued, expires, granted in self.state.benefits
+                for b, issued, expires, granted, *_ in self.state.benefits
                 if expires is None or expires > now
             ]
         }
@@ -189,7 +239,70 @@ class ContextView:
         return {"tier_points_12m": self.state.tier_points_12m()}
 
     def _reward_balance(self) -> dict[str, Any]:
-        return {"reward_balance": self.state.reward_balance(self.now)}
+        return {"reward_balance": self.state.reward_balance()}
+
+    def _points(self) -> dict[str, Any]:
+        state = self.state
+        balances: dict[str, Any] = {kind: state.points.get(kind, 0) for kind in self.config.point_kinds}
+        balances["tier"] = round_points(state.tier_points_12m())
+        return {"points": balances}
+
+    def _rewards(self) -> dict[str, Any]:
+        return {
+            "rewards": [
+                {
+                    "id": reward_id,
+                    "amount": amount,
+                    "remaining": remaining,
+                    "currency": currency,
+                    "issued_at": issued,
+                    "expires_at": expires,
+                }
+                for reward_id, amount, remaining, currency, issued, expires in self.state.rewards
+                if remaining > 0
+            ]
+        }
+
+    def _tiers(self) -> dict[str, Any]:
+        tiers: dict[str, Any] = {}
+        for program in self.config.tiers:
+            held = self.state.tiers.get(program.program)
+            level = program.level(held[0]) if held is not None else None
+            if held is None:
+                tiers[program.program] = None
+                continue
+            tiers[program.program] = {
+                "handle": held[0],
+                "name": level.name if level is not None else held[0],
+                "since": held[1],
+                "review_at": held[2],
+                "meta": dict(level.meta) if level is not None else {},
+            }
+        first = self.config.tiers[0].program if self.config.tiers else None
+        handle = tiers[first]["handle"] if first is not None and tiers.get(first) else None
+        return {"tiers": tiers, "tier_handle": handle}
+
+    def _achievements(self) -> dict[str, Any]:
+        held = self.state.achievements
+        return {
+            "achievements": {
+                handle: {"total": held.get(handle, [0, 0])[0], "level": held.get(handle, [0, 0])[1]}
+                for handle in self.config.achievements
+            }
+        }
+
+    def _today(self) -> dict[str, Any]:
+        today = local_date(self.now, self.config.programme.timezone)
+        birthday = self.profile.get("birthday")
+        return {"today": today.isoformat(), "days_until_birthday": days_until_birthday(today, birthday)}
+
+    def _trigger(self) -> dict[str, Any]:
+        event = self.event
+        return {"trigger": event.data.get("trigger") if event.type in DERIVED_TYPES else None}
+
+    def _reminder(self) -> dict[str, Any]:
+        event = self.event
+        return {"reminder": event.data.get("reminder") if event.type == REMINDER else None}
 
     def _aggregations(self) -> dict[str, Any]:
         state, now, previous = self.state, self.now, self.previous_spend_at
@@ -212,6 +325,15 @@ _COMPUTED: dict[str, Callable[[ContextView], dict[str, Any]]] = {
     "tier_points_12m": ContextView._tier_points,
     "reward_balance": ContextView._reward_balance,
     "aggregations": ContextView._aggregations,
+    "points": ContextView._points,
+    "rewards": ContextView._rewards,
+    "tiers": ContextView._tiers,
+    "tier_handle": ContextView._tiers,
+    "achievements": ContextView._achievements,
+    "today": ContextView._today,
+    "days_until_birthday": ContextView._today,
+    "trigger": ContextView._trigger,
+    "reminder": ContextView._reminder,
 }
 #: Reactor's own keys, in the order they are listed in CONTRACT §3.
 ROOT_KEYS = (
@@ -230,6 +352,15 @@ ROOT_KEYS = (
     "tier_points_12m",
     "reward_balance",
     "aggregations",
+    "points",
+    "rewards",
+    "tiers",
+    "tier_handle",
+    "achievements",
+    "today",
+    "days_until_birthday",
+    "trigger",
+    "reminder",
 )
 
 

@@ -5,55 +5,76 @@ benchmarks all call these functions, so the embedded and distributed
 transports cannot drift apart. Time is the event's `occurred_at`.
 
 One event runs in this order:
-1. dedupe: an event id already seen, or a transaction (`system`, `id`) already
-   counted, is skipped with no actions;
-2. statuses whose `expires_at` has passed are removed (`status.remove`,
-   reason `expired`, at their expiry time);
+1. dedupe: an event id seen within the dedupe window is skipped with no
+   actions (a transaction (`system`, `id`) already counted, after step 3);
+2. the time-driven work due before the event runs, each at its own time
+   (`due.run_due`: statuses and rewards that expire, tier reviews), so the
+   actions never depend on when a transport's ticks ran;
 3. the event's facts are taken in: a snapshot replaces held tags and statuses,
    a transaction joins the aggregations;
-4. the reactions listening to the event type run by priority then id; each
+4. a profile new to a tier program joins it at its floor;
+5. the reactions listening to the event type run by priority then id; each
    sees the state the ones before it left. A reaction whose rule, amount or
    template fails at run time is rolled back whole and reported as a
-   `ReactionFailure`; the others still run.
+   `ReactionFailure`; the others still run;
+6. tiers whose measure now reaches higher are attained.
+
+Steps and reviews raise reactor's own events (`status.applied`,
+`tier.changed`, …: CONTRACT §7); the reactions listening to one run right
+after the reaction (or review) that raised it, in the order raised, each
+in a frame of its own (`event` and `trigger` in its context), at most
+`MAX_CASCADE` deep. The steps themselves are in `steps`, the time-driven
+work in `due`, the decisions of each incentive concept in `tiers`,
+`achievements` and `ledger`: this module runs them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import compress
 from typing import Any, Protocol
 
-from reactor.actions import Action, ReactionFailure, action_id, best_modifier, round_points
+from reactor.actions import Action, ReactionFailure, action_id
 from reactor.clock import seconds, shift
 from reactor.config import Config, Dependents, Reaction, Step, Target
 from reactor.context import PARTS, ContextView, profile_view
+from reactor.due import next_due_at, run_due_work
 from reactor.errors import RuleError, TemplateError
 from reactor.events import (
     PROFILE_DELETED,
     PROFILE_UPDATED,
+    REMINDER,
     SCHEDULE,
     TRANSACTION_CREATED,
     Event,
 )
+from reactor.reminders import Due, due_reminders
 from reactor.rules import ConditionBatch, ContextData
-from reactor.specs import (
-    BenefitCreateStep,
-    FilterStep,
-    PointsAwardStep,
-    RewardCreateStep,
-    StatusApplyStep,
-    StatusRemoveStep,
-    StatusSpec,
-    TagAddStep,
-    TagRemoveStep,
-    TargetSendStep,
-)
+from reactor.specs import StatusSpec
 from reactor.state import COPY as _COPY
-from reactor.state import ProfileState, round_money
+from reactor.state import ProfileState, money
+from reactor.steps import STEPS, ChainStopped
+from reactor.tiers import Program, Verdict, attained
 
-__all__ = ["Observer", "Outcome", "next_due", "process", "run_due", "schedule_event"]
+__all__ = [
+    "MAX_CASCADE",
+    "ChainStopped",
+    "Observer",
+    "Outcome",
+    "Run",
+    "next_due",
+    "process",
+    "run_due",
+    "schedule_event",
+]
+
+#: How deep reactions on reactor's own events may cascade (CONTRACT §7).
+MAX_CASCADE = 8
+#: How long a fired reminder is remembered after its due time (longer than a
+#: year, so that a yearly one is never mistaken for the next year's).
+_REMEMBER_REMINDERS = timedelta(days=400)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +92,8 @@ class Outcome:
     stopped it, or there was nothing to do), `limited` (its `limit` was
     reached, so it did not run), `failed` (rolled back, see `failures`).
     `limited_targets` names the target of each `target.send` dropped by its
-    target's `limit`.
+    target's `limit`; `unmatched_reversals` counts `points.reverse` steps
+    whose refund named no purchase kept (CONTRACT §7).
     """
 
     state: ProfileState | None
@@ -80,6 +102,7 @@ class Outcome:
     skipped: str | None = None
     verdicts: tuple[tuple[str, str], ...] = ()
     limited_targets: tuple[str, ...] = ()
+    unmatched_reversals: int = 0
 
     @property
     def limited_sends(self) -> int:
@@ -117,15 +140,11 @@ def _rank_order(spec: StatusSpec) -> tuple[int, str]:
     return spec.rank, spec.handle
 
 
-class _ChainStopped(Exception):
-    """A `filter` step was false: the rest of the chain does not run."""
-
-
-class _Run:
+class Run:
     """The working state of one call: the profile's state (derived from the
     given one, its fields copied when first changed), the actions emitted so
-    far, and a context rebuilt only when a step changed something since it was
-    last built."""
+    far, and the frame being run (the event, its context, rebuilt only when a
+    step changed something since it was last built)."""
 
     def __init__(
         self, event: Event, state: ProfileState, config: Config, observe: Observer | None = None
@@ -141,6 +160,7 @@ class _Run:
         self.failures: list[ReactionFailure] = []
         self.verdicts: list[tuple[str, str]] = []
         self.limited_targets: list[str] = []
+        self.unmatched_reversals = 0
         self.profile = state.profile(profile_view)
         self.previous_profile: dict[str, Any] | None = None
         self.view = ContextView(state, event, config, self.profile, None)
@@ -160,6 +180,17 @@ class _Run:
         self.reaction_id: str | None = None
         self.id_key = event.id
         self.position = 0
+        self._free_positions: dict[str, int] = {}  # id key -> next position of actions no reaction made
+        # Reactor's own events (CONTRACT §7): what causes them now, how many
+        # each cause raised, the ones raised and not yet run, and how deep.
+        self.cause = event.id
+        self._raised_count: dict[str, int] = {}
+        self.raised: list[tuple[str, str, dict[str, Any]]] = []
+        self.depth = 0
+        # The purchase this event recorded, and what its reactions earned.
+        self.purchase: list[Any] | None = None
+        self.earned: dict[str, list[Any]] = {}
+        self.earning: dict[str, list[Any]] | None = None
 
     # --- context -------------------------------------------------------------
 
@@ -240,13 +271,72 @@ class _Run:
             setattr(self.state, name, value)
             self._owned.discard(name)
 
+    # --- frames --------------------------------------------------------------
+
+    def enter(self, event: Event, event_id: str | None, id_key: str, cause: str) -> tuple[Any, ...]:
+        """Run what follows as `event` (a derived event, or time-driven work
+        at `event.occurred_at`); returns what `leave` puts back."""
+        saved = (
+            self.event,
+            self.now,
+            self.view,
+            self._data,
+            self._data_keys,
+            self._stale,
+            self._changed,
+            self.previous_profile,
+            self.event_id,
+            self.id_key,
+            self.cause,
+            self.running,
+            self.reaction_id,
+            self.position,
+            self._undo,
+        )
+        self.event, self.now = event, event.occurred_at
+        self.previous_profile = None
+        self.view = ContextView(self.state, event, self.config, self.profile, None)
+        self._data, self._data_keys, self._stale, self._changed = None, None, set(), set()
+        self.event_id, self.id_key, self.cause = event_id, id_key, cause
+        self.running, self.reaction_id, self.position, self._undo = None, None, 0, None
+        self._held = None
+        return saved
+
+    def leave(self, saved: tuple[Any, ...]) -> None:
+        (
+            self.event,
+            self.now,
+            self.view,
+            self._data,
+            self._data_keys,
+            self._stale,
+            self._changed,
+            self.previous_profile,
+            self.event_id,
+            self.id_key,
+            self.cause,
+            self.running,
+            self.reaction_id,
+            self.position,
+            self._undo,
+        ) = saved
+        self.reset_context()  # the frame left may have changed anything
+
     # --- emitting --------------------------------------------------------------
 
-    def emit(self, kind: str, fields: dict[str, Any], at: str | None = None) -> None:
-        profile_id, reaction_id, position = self.state.profile_id, self.reaction_id, self.position
+    def emit(self, kind: str, fields: dict[str, Any], at: str | None = None) -> str:
+        """Add an action; returns its id."""
+        profile_id, reaction_id, id_key = self.state.profile_id, self.reaction_id, self.id_key
+        if reaction_id is None:
+            position = self._free_positions.get(id_key, 0)
+            self._free_positions[id_key] = position + 1
+        else:
+            position = self.position
+            self.position = position + 1
+        identity = action_id(profile_id, id_key, reaction_id or "", position)
         self.actions.append(
             Action(  # id, type, profile_id, reaction_id, event_id, at, config_version, fields
-                action_id(profile_id, self.id_key, reaction_id or "", position),
+                identity,
                 kind,
                 profile_id,
                 reaction_id,
@@ -256,7 +346,44 @@ class _Run:
                 fields,
             )
         )
-        self.position = position + 1
+        return identity
+
+    def raise_event(self, kind: str, trigger: dict[str, Any]) -> None:
+        """Reactor's own event `kind` happened (CONTRACT §7). Its id is
+        `<cause>/<kind>/<n>`, counted per cause whether anyone listens or not,
+        so ids do not move when a listener is added."""
+        cause = self.cause
+        n = self._raised_count.get(cause, 0) + 1
+        self._raised_count[cause] = n
+        if self.config.reactions_for(kind):
+            self.raised.append((f"{cause}/{kind}/{n}", kind, trigger))
+
+    def dispatch(self, raised_by: str | None = None) -> None:
+        """Run the reactions listening to the events raised so far, in the
+        order raised (each one's own cascade right after its reaction)."""
+        pending, self.raised = self.raised, []
+        for event_id, kind, trigger in pending:
+            if self.depth >= MAX_CASCADE:
+                self.failures.append(
+                    ReactionFailure(
+                        raised_by or kind,
+                        self.event.id,
+                        self.state.profile_id,
+                        "cascade_depth",
+                        f"{kind} ({event_id}) not run: reactions on reactor's own events "
+                        f"cascade at most {MAX_CASCADE} deep",
+                        event_id,
+                    )
+                )
+                continue
+            derived = Event(event_id, kind, self.now, self.state.profile_id, {"trigger": trigger})
+            saved = self.enter(derived, event_id, event_id, event_id)
+            self.depth += 1
+            try:
+                self.run_reactions(kind)
+            finally:
+                self.depth -= 1
+                self.leave(saved)
 
     def held_specs(self) -> list[StatusSpec]:
         """Specs of held, unexpired statuses, best rank first."""
@@ -272,75 +399,6 @@ class _Run:
                 held.sort(key=_rank_order)
             self._held = held
         return held
-
-    # --- statuses ----------------------------------------------------------------
-
-    def remove_status(self, handle: str, reason: str, at: str | None = None) -> None:
-        if handle not in self.state.statuses:
-            return
-        self.touch("statuses", "benefits")
-        del self.state.statuses[handle]
-        self.emit("status.remove", {"status": handle, "reason": reason}, at)
-        kept = []
-        for held in self.state.benefits:
-            if held[3] == handle:
-                self.emit("benefit.revoke", {"benefit": held[0], "reason": reason}, at)
-            else:
-                kept.append(held)
-        self.state.benefits = kept
-        self.changed("statuses")
-
-    def apply_status(self, step: Step) -> None:
-        asked: StatusApplyStep = step.spec
-        spec = self.config.statuses[asked.status]
-        duration = asked.duration or spec.default_duration
-        expires = shift(self.now, duration) if duration else None
-        held = self.state.statuses.get(spec.handle)
-        if held is not None:
-            current = held[1]
-            if current is None or (expires is not None and expires <= current):
-                return  # already held at least as long: nothing to do
-            self.touch("statuses", "benefits")
-            held = self.state.statuses[spec.handle]
-            held[1] = expires
-            for benefit in self.state.benefits:
-                if benefit[3] == spec.handle:
-                    benefit[2] = expires
-            self.state.sort_benefits()
-            self.emit("status.apply", {"status": spec.handle, "expires_at": expires})
-            self.changed("statuses")
-            return
-        if spec.group is not None and spec.exclusive:
-            for other in sorted(self.state.statuses):
-                other_spec = self.config.statuses.get(other)
-                if other_spec is not None and other_spec.group == spec.group:
-                    self.remove_status(other, "replaced")
-        self.touch("statuses", "benefits")
-        self.state.statuses[spec.handle] = [self.now, expires]
-        self.emit("status.apply", {"status": spec.handle, "expires_at": expires})
-        for grant in spec.grants:
-            self.state.add_benefit([grant, self.now, expires, spec.handle])
-            self.emit(
-                "benefit.create",
-                {"benefit": grant, "expires_at": expires, "granted_by": spec.handle, "modifiers": []},
-            )
-        self.changed("statuses")
-
-    def expire_statuses(self, until: str) -> None:
-        due = sorted(
-            (expires, handle)
-            for handle, (_, expires) in self.state.statuses.items()
-            if expires is not None and expires <= until
-        )
-        for expires, handle in due:
-            # Expiry is not caused by an event: `event_id` is null and the action
-            # ids depend only on what expired, whoever notices it first.
-            saved = self.event_id, self.id_key
-            self.event_id, self.reaction_id = None, None
-            self.id_key, self.position = f"expired:{handle}:{expires}", 0
-            self.remove_status(handle, "expired", at=expires)
-            self.event_id, self.id_key = saved
-        self.state.drop_expired(until)
 
     # --- snapshot and transaction --------------------------------------------------
 
@@ -366,8 +424,11 @@ class _Run:
             for handle, (_, expires) in held.items():
                 spec = self.config.statuses.get(handle)
                 for grant in spec.grants if spec else ():
-                    if (grant, handle) not in granted:
-                        benefits.append([grant, self.now, expires, handle])
+                    if (
+                        grant,
+                        handle,
+                    ) not in granted:  # granted by what upstream set: no action, no action id
+                        benefits.append([grant, self.now, expires, handle, f"granted:{handle}:{grant}", None])
             state.benefits = benefits
             state.sort_benefits()
         self.reset_context()
@@ -383,9 +444,111 @@ class _Run:
         assert at is not None
         if total >= 0:  # a purchase: the one before it (a refund is not a purchase)
             self.view.previous_spend_at = self.state.last_purchase_before(at)
-        self.state.record_transaction(system, txn_id, at, total, location_id)
+        record = self.state.record_transaction(system, txn_id, at, total, location_id)
+        if total >= 0:
+            self.purchase = record
         self.reset_context()
         return True
+
+    def keep_earned(self) -> None:
+        """Note on this event's purchase what its reactions earned, by kind,
+        for a refund to take back (CONTRACT §7)."""
+        if self.purchase is not None and self.earned:
+            self.purchase[4] = [seconds(self.event.occurred_at), self.earned]
+
+    # --- tiers ---------------------------------------------------------------------------
+
+    def measure(self, program: Program) -> float:
+        if program.measure == "spend_12m":
+            return money(self.state.purchases.sums[0])
+        return self.state.tier_points_12m()
+
+    def assign(self, program: Program, verdict: Verdict) -> None:
+        """Hold `verdict.tier` in `program`: `tier.assign`, and `tier.changed`
+        when it differs from the level held (CONTRACT §7)."""
+        held = self.state.tiers.get(program.program)
+        previous = held[0] if held is not None else None
+        if verdict.reason == "maintained":
+            assert held is not None and held[2] is not None
+            review_at = shift(held[2], program.review_after)
+        elif verdict.tier == program.floor:
+            review_at = None  # the floor is never reviewed
+        else:
+            review_at = shift(self.now, program.review_after)
+        since = held[1] if held is not None and previous == verdict.tier else self.now
+        self.touch("tiers")
+        self.state.tiers[program.program] = [verdict.tier, since, review_at]
+        self.emit(
+            "tier.assign",
+            {
+                "program": program.program,
+                "tier": verdict.tier,
+                "previous": previous,
+                "reason": verdict.reason,
+                "review_at": review_at,
+            },
+        )
+        self.changed("tiers")
+        if verdict.tier != previous:
+            trigger = {
+                "program": program.program,
+                "tier": verdict.tier,
+                "previous": previous,
+                "reason": verdict.reason,
+            }
+            self.raise_event("tier.changed", trigger)
+
+    def join_programs(self) -> None:
+        """A profile holding no level of a program holds its floor (`joined`)."""
+        for program in self.config.tiers:
+            if program.program not in self.state.tiers:
+                self.assign(program, Verdict(program.floor, "joined"))
+                self.dispatch()
+
+    def check_attain(self) -> None:
+        """Move up every program whose measure now reaches a higher level,
+        again after any cascade that raised, until nothing changes."""
+        for _ in range(len(self.config.tiers) * 64 + 1):
+            moved = False
+            for program in self.config.tiers:
+                held = self.state.tiers.get(program.program)
+                verdict = attained(program, held[0] if held else None, self.measure(program))
+                if verdict is not None:
+                    self.assign(program, verdict)
+                    moved = True
+            self.dispatch()
+            if not moved:
+                return
+
+    # --- reminders -------------------------------------------------------------------
+
+    def fire_reminder(self, due: Due, at: str) -> None:
+        """Run a reminder for one item and due time, at `at` (its due time, or
+        later when the item appeared after it), once: the state remembers it."""
+        reminder, rule = due.reminder, due.reminder.reminder
+        assert rule is not None
+        context = {"id": reminder.id, "of": rule.of, "due_at": due.due, "item": due.item}
+        event = Event(due.key, REMINDER, at, self.state.profile_id, {"reminder": context})
+        saved = self.enter(event, due.key, due.key, due.key)
+        try:
+            self.touch("reminded")
+            forget = shift(at, -_REMEMBER_REMINDERS)
+            reminded = self.state.reminded
+            for key in [k for k, when in reminded.items() if when < forget]:
+                del reminded[key]  # long past: its item and due time do not come back
+            reminded[due.key] = due.due
+            self.run_reaction(reminder)
+        finally:
+            self.leave(saved)
+
+    def fire_reminders(self, now: str) -> None:
+        """Fire, at `now`, every reminder already due that has not fired: its
+        item appeared after its due time (CONTRACT §8)."""
+        if not self.config.reminders:
+            return
+        for due in due_reminders(self.state, self.config, now, now):
+            if due.due <= now and due.key not in self.state.reminded:
+                self.fire_reminder(due, now)
 
     # --- reactions -------------------------------------------------------------------
 
@@ -453,7 +616,8 @@ class _Run:
     def run_reaction(self, reaction: Reaction, holds: bool = False) -> None:
         """Run one reaction whose `when` is known to hold (`holds`) or is
         evaluated here. Its `limit` counts the run only when the chain emitted
-        an action (CONTRACT §11): a chain a `filter` stopped first is free."""
+        an action (CONTRACT §11): a chain a `filter` stopped first is free.
+        The events its chain raised run once it is done."""
         limit = reaction.limit
         limited = limit is not None and self.state.limit_reached(
             "fired", reaction.id, self.now, limit.per_profile, limit.window
@@ -463,6 +627,7 @@ class _Run:
             self.running = reaction
         self.reaction_id, self.position = reaction.id, 0
         saved_actions, started = len(self.actions), False
+        self.earning = {} if self.depth == 0 and self.purchase is not None else None
         try:
             condition = reaction.condition
             if not holds and condition is not None and not condition.holds(self.data(condition.reads)):
@@ -475,20 +640,23 @@ class _Run:
             try:
                 for step in reaction.steps:
                     self.run_step(step)
-            except _ChainStopped:
+            except ChainStopped:
                 pass
+            self._undo = None
+            if self.earning:
+                _merge_earned(self.earned, self.earning)
             if len(self.actions) == saved_actions:
                 self.verdicts.append((reaction.id, "matched"))
-                return
-            self.verdicts.append((reaction.id, "fired"))
-            if limit is not None:
-                self._undo = None
-                self.touch("fired")
-                self.state.count_use("fired", reaction.id, self.now, limit.per_profile, limit.window)
+            else:
+                self.verdicts.append((reaction.id, "fired"))
+                if limit is not None:
+                    self.touch("fired")
+                    self.state.count_use("fired", reaction.id, self.now, limit.per_profile, limit.window)
         except (RuleError, TemplateError) as exc:
             if started:  # undo the reaction whole: its state changes and its actions
                 self.undo(self._undo or {})
                 del self.actions[saved_actions:]
+                self.raised.clear()  # what it raised did not happen
                 self.reset_context()
             self.verdicts.append((reaction.id, "failed"))
             self.failures.append(
@@ -496,118 +664,16 @@ class _Run:
                     reaction.id, self.event.id, self.state.profile_id, exc.code, exc.message, exc.path
                 )
             )
+            return
         finally:
+            self.earning = None
             self.reaction_id = None
             self._undo = None
+        if self.raised:
+            self.dispatch(reaction.id)
 
     def run_step(self, step: Step) -> None:
-        _STEPS[type(step.spec)](self, step)
-
-    def check_filter(self, step: Step) -> None:
-        assert step.condition is not None
-        holds = step.condition.holds(self.data(step.condition.reads))
-        if self.observe is not None and self.running is not None:
-            self.observe.filter(self.running, step, dict(self.context()), holds)
-        if not holds:
-            raise _ChainStopped
-
-    def remove_status_step(self, step: Step) -> None:
-        self.remove_status(step.spec.status, "reaction")
-
-    def change_tag(self, step: Step) -> None:
-        spec: TagAddStep | TagRemoveStep = step.spec
-        tags = self.state.tags
-        adding = isinstance(spec, TagAddStep)
-        if (spec.tag in tags) == adding:
-            return  # already as asked: no action
-        self.touch("tags")
-        tags = self.state.tags
-        if adding:
-            tags.append(spec.tag)
-            tags.sort()
-        else:
-            tags.remove(spec.tag)
-        self.emit(spec.type, {"tag": spec.tag})
-        self.changed("tags")
-
-    def _expiry(self, valid_for: timedelta | None, modifier: str) -> tuple[str | None, list[str]]:
-        if valid_for is None:
-            return None, []
-        extra, used = best_modifier(self.held_specs(), modifier, 0)
-        return shift(self.now, valid_for + timedelta(days=extra)), used
-
-    def create_benefit(self, step: Step) -> None:
-        benefit = self.config.benefits[step.spec.benefit]
-        expires, used = self._expiry(benefit.valid_for, "benefit_extra_days")
-        self.touch("benefits")
-        self.state.add_benefit([benefit.handle, self.now, expires, None])
-        self.emit(
-            "benefit.create",
-            {"benefit": benefit.handle, "expires_at": expires, "granted_by": None, "modifiers": used},
-        )
-        self.changed("benefits")
-
-    def create_reward(self, step: Step) -> None:
-        spec: RewardCreateStep = step.spec
-        assert step.amount is not None
-        amount = round_money(step.amount.value(self.data(step.amount.reads)))
-        if amount <= 0:
-            return  # nothing to issue (e.g. a percentage of a refund)
-        currency = spec.currency
-        if currency is None:
-            transaction = self.event.data.get("transaction") or {}
-            currency = transaction.get("currency")
-            if not isinstance(currency, str):
-                raise RuleError(
-                    f"{step.where}: the transaction has no currency; set `currency:` on the step",
-                    code="missing_value",
-                    path=step.where,
-                )
-        expires, used = self._expiry(spec.valid_for, "reward_extra_days")
-        self.touch("rewards")
-        self.state.add_reward([amount, currency, self.now, expires])
-        self.emit(
-            "reward.create",
-            {"amount": amount, "currency": currency, "expires_at": expires, "modifiers": used},
-        )
-        self.changed("rewards")
-
-    def award_points(self, step: Step) -> None:
-        spec: PointsAwardStep = step.spec
-        amount = step.amount
-        assert amount is not None
-        base = amount.value(self.data(amount.reads))
-        held = self.held_specs()
-        multiplier, used = best_modifier(held, spec.multiplier, 1) if held else (1, [])
-        points = round_points(base * multiplier)
-        if points == 0:
-            return
-        state = self.state
-        if spec.kind == "tier":
-            self.touch("tier_points")
-            state.tier_points.append([seconds(self.now), points])
-            self.changed("tier_points")
-        else:
-            self.touch("point_balance")
-            state.point_balance += points
-            self.changed("point_balance")
-        self.emit("points.award", {"kind": spec.kind, "points": points, "modifiers": used})
-
-    def send(self, step: Step) -> None:
-        target = self.config.targets[step.spec.target]
-        limit = target.spec.limit
-        if limit is not None and self.state.limit_reached(
-            "sent", target.id, self.now, limit.per_profile, limit.window
-        ):
-            self.limited_targets.append(target.id)
-            if self.observe is not None and self.running is not None:
-                self.observe.capped(self.running, step, target)
-            return
-        payload = target.template.render(self.context())
-        if limit is not None:
-            self.touch("sent")
-            self.state.count_use("sent", target.id, self.now, limit.per_profile, limit.window)
-        self.emit("target.send", {"target": target.id, "payload": payload})
+        STEPS[type(step.spec)](self, step)
 
     def outcome(self, skipped: str | None = None) -> Outcome:
         return Outcome(
@@ -617,21 +683,18 @@ class _Run:
             skipped=skipped,
             verdicts=tuple(self.verdicts),
             limited_targets=tuple(self.limited_targets),
+            unmatched_reversals=self.unmatched_reversals,
         )
 
 
-#: What runs each type of step.
-_STEPS: dict[type, Callable[[_Run, Step], None]] = {
-    FilterStep: _Run.check_filter,
-    StatusApplyStep: _Run.apply_status,
-    StatusRemoveStep: _Run.remove_status_step,
-    TagAddStep: _Run.change_tag,
-    TagRemoveStep: _Run.change_tag,
-    BenefitCreateStep: _Run.create_benefit,
-    RewardCreateStep: _Run.create_reward,
-    PointsAwardStep: _Run.award_points,
-    TargetSendStep: _Run.send,
-}
+def _merge_earned(into: dict[str, list[Any]], earned: Mapping[str, list[Any]]) -> None:
+    for kind, (points, *statuses) in earned.items():
+        held = into.get(kind)
+        if held is None:
+            into[kind] = [points, *statuses]
+        else:
+            held[0] += points
+            held.extend(s for s in statuses if s not in held[1:])
 
 
 def process(
@@ -644,19 +707,19 @@ def process(
     """
     if event.type == PROFILE_DELETED:
         return Outcome(state=None)
-    current = state.derive() if state is not None else ProfileState(event.profile_id)
-    # The clock first: what fell out of the windows (the dedupe window
-    # included) is forgotten before the event is looked at.
-    current.advance_clock(event.occurred_at)
-    if event.type != SCHEDULE and current.seen_event(event.id):
+    dedupe = config.programme.dedupe_window
+    if event.type != SCHEDULE and state is not None and state.seen_event(event.id, event.occurred_at, dedupe):
         return Outcome(state=state, skipped="duplicate_event")
-    run = _Run(event, current, config, observe)
-    run.expire_statuses(event.occurred_at)
+    current = state.derive() if state is not None else ProfileState(event.profile_id)
+    run = Run(event, current, config, observe)
+    run_due_work(run, event.occurred_at)
+    current.advance_clock(event.occurred_at, dedupe)
     if event.type == PROFILE_UPDATED:
         run.take_snapshot(event.data["profile"])
     elif event.type == TRANSACTION_CREATED and not run.take_transaction(event.data["transaction"]):
         current.remember_event(event.id, event.occurred_at)
         return Outcome(state=current, actions=tuple(run.actions), skipped="duplicate_transaction")
+    run.join_programs()
     if event.type == SCHEDULE:
         automation = config.automations.get(event.data["automation"])
         if automation is not None and automation.enabled:
@@ -664,24 +727,26 @@ def process(
     else:
         run.run_reactions(event.type)
         run.state.remember_event(event.id, event.occurred_at)
+    run.check_attain()
+    run.fire_reminders(event.occurred_at)
+    run.keep_earned()
     return run.outcome()
 
 
 def next_due(state: ProfileState, config: Config) -> str | None:
-    """When the profile's next time-driven work is due (a status expiry), or
-    None. A transport calls `run_due` for the profile once its clock reaches
-    it; `process` also runs whatever is due before an event, so the actions
-    never depend on when (or whether) a transport's ticks ran."""
-    times = [expires for _, expires in state.statuses.values() if expires is not None]
-    return min(times) if times else None
+    """When the profile's next time-driven work is due (a status or reward
+    that expires, a tier review), or None. A transport calls `run_due` for
+    the profile once its clock reaches it; `process` also runs whatever is
+    due before an event, so the actions never depend on when (or whether) a
+    transport's ticks ran."""
+    return next_due_at(state, config)
 
 
 def run_due(state: ProfileState, config: Config, until: str) -> Outcome:
-    """Run the time-driven work of `state` due at or before `until`, in time
-    order: statuses that expire emit `status.remove` (reason `expired`) and
-    `benefit.revoke`. Never mutates `state`."""
+    """Run the time-driven work of `state` due at or before `until`, each at
+    its own time and in time order (see `due`). Never mutates `state`."""
     current = state.derive()
-    tick = Event(id="expiry", type=SCHEDULE, occurred_at=until, profile_id=state.profile_id)
-    run = _Run(tick, current, config)
-    run.expire_statuses(until)
+    tick = Event(id="due", type=SCHEDULE, occurred_at=until, profile_id=state.profile_id)
+    run = Run(tick, current, config)
+    run_due_work(run, until)
     return run.outcome()

@@ -17,9 +17,11 @@ from reactor.errors import InvalidEvent
 from reactor.event_schema import BY_TYPE, ENVELOPE
 
 __all__ = [
+    "DERIVED_TYPES",
     "EVENT_TYPES",
     "PROFILE_DELETED",
     "PROFILE_UPDATED",
+    "REMINDER",
     "SCHEDULE",
     "TRANSACTION_CREATED",
     "Event",
@@ -31,7 +33,18 @@ TRANSACTION_CREATED: Final = "transaction.created"
 PROFILE_DELETED: Final = "profile.deleted"
 #: The type of the synthetic event an automation tick runs with; never read from input.
 SCHEDULE: Final = "schedule"
+#: The type of the synthetic event a reminder runs with; never read from input.
+REMINDER: Final = "reminder"
 EVENT_TYPES: Final = (PROFILE_UPDATED, TRANSACTION_CREATED, PROFILE_DELETED)
+#: Reactor's own events, raised inside `process` (CONTRACT §7): reactions may
+#: listen to them; they never come from input.
+DERIVED_TYPES: Final = (
+    "tier.changed",
+    "status.applied",
+    "status.removed",
+    "achievement.level",
+    "reward.expired",
+)
 
 _REQUIRED = ("id", "type", "occurred_at", "profile_id", "data")
 

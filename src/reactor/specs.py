@@ -16,16 +16,23 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 from reactor.clock import parse_duration, parse_instant
 
 __all__ = [
+    "REMINDER_OF",
     "SPECS",
     "STEP_TYPES",
+    "AchievementProgressStep",
+    "AchievementSpec",
     "AutomationSpec",
     "BenefitCreateStep",
     "BenefitSpec",
     "FilterStep",
     "LimitSpec",
     "ModifiersSpec",
+    "PointKindSpec",
     "PointsAwardStep",
+    "PointsReverseStep",
+    "ProgrammeSpec",
     "ReactionSpec",
+    "ReminderSpec",
     "RewardCreateStep",
     "RuleSpec",
     "Spec",
@@ -37,6 +44,8 @@ __all__ = [
     "TagRemoveStep",
     "TargetSendStep",
     "TargetSpec",
+    "TierLevelSpec",
+    "TierSpec",
 ]
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -131,13 +140,20 @@ class RewardCreateStep(Spec):
 
 class PointsAwardStep(Spec):
     type: Literal["points.award"]
-    kind: Literal["tier", "reward"]
+    kind: Handle  # tier, reward, or a kind declared under `points`
     points: Any
 
-    @property
-    def multiplier(self) -> str:
-        """The status modifier that multiplies these points."""
-        return f"{self.kind}_points_multiplier"
+
+class PointsReverseStep(Spec):
+    """Take back what the refunded purchase (`transaction.original_id`) earned."""
+
+    type: Literal["points.reverse"]
+
+
+class AchievementProgressStep(Spec):
+    type: Literal["achievement.progress"]
+    achievement: Handle
+    count: Any = 1
 
 
 class TargetSendStep(Spec):
@@ -154,6 +170,8 @@ StepSpec = Annotated[
     | BenefitCreateStep
     | RewardCreateStep
     | PointsAwardStep
+    | PointsReverseStep
+    | AchievementProgressStep
     | TargetSendStep,
     Field(discriminator="type"),
 ]
@@ -166,6 +184,8 @@ STEP_TYPES = (
     "benefit.create",
     "reward.create",
     "points.award",
+    "points.reverse",
+    "achievement.progress",
     "target.send",
 )
 
@@ -182,7 +202,20 @@ class RuleSpec(Spec):
 
 
 class ReactionSpec(RuleSpec):
-    on: Annotated[list[Literal["profile.updated", "transaction.created"]], Field(min_length=1)]
+    on: Annotated[
+        list[
+            Literal[
+                "profile.updated",
+                "transaction.created",
+                "tier.changed",
+                "status.applied",
+                "status.removed",
+                "achievement.level",
+                "reward.expired",
+            ]
+        ],
+        Field(min_length=1),
+    ]
 
 
 class AutomationSpec(RuleSpec):
@@ -190,6 +223,49 @@ class AutomationSpec(RuleSpec):
     timezone: str = "UTC"
     every: Duration | None = None
     at: Instant | None = None
+
+
+def _offset(value: Any) -> timedelta:
+    """A duration that may be zero (`0d`): a reminder's `before`/`after`."""
+    if isinstance(value, str) and value.strip() in ("0d", "0h", "0m"):
+        return timedelta(0)
+    return parse_duration(value)
+
+
+Offset = Annotated[timedelta, BeforeValidator(_offset)]
+
+
+def _time_of_day(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 09:00 as a sexagesimal number (540): say so.
+        raise ValueError(f'write the time of day in quotes, as "HH:MM" (YAML read {value} as a number)')
+    if not isinstance(value, str) or len(value) != 5 or value[2] != ":":
+        raise ValueError(f'{value!r} is not a time of day such as "09:00"')
+    hours, minutes = value[:2], value[3:]
+    if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
+        raise ValueError(f'{value!r} is not a time of day such as "09:00" (00:00 to 23:59)')
+    return value
+
+
+TimeOfDay = Annotated[str, BeforeValidator(_time_of_day)]
+
+#: What a reminder may be relative to (CONTRACT §8); `profile.<field>` besides.
+REMINDER_OF = (
+    "reward.expires_at",
+    "benefit.expires_at",
+    "status.expires_at",
+    "tier.review_at",
+    "profile.birthday",
+)
+
+
+class ReminderSpec(RuleSpec):
+    """Steps that run at a time relative to one of a profile's own dates."""
+
+    of: Handle
+    before: Offset | None = None
+    after: Offset | None = None
+    at: TimeOfDay | None = None
 
 
 class TargetSpec(Spec):
@@ -208,10 +284,56 @@ class TargetSpec(Spec):
     rate_limit: Annotated[float, Field(gt=0)] | None = None
 
 
+class ProgrammeSpec(Spec):
+    """`programme:` settings (one mapping per configuration root)."""
+
+    timezone: str = "UTC"
+    forget_window: Duration = timedelta(days=30)
+    dedupe_window: Duration = timedelta(days=7)
+
+
+class PointKindSpec(Spec):
+    """A kind of points besides the built-in `tier` and `reward`."""
+
+    handle: Handle
+    name: str
+    meta: dict[str, Any] = {}
+
+
+class TierLevelSpec(Spec):
+    handle: Handle
+    name: str
+    attain: Annotated[float, Field(ge=0)]
+    maintain: Annotated[float, Field(ge=0)] | None = None
+    meta: dict[str, Any] = {}
+
+
+class TierSpec(Spec):
+    """One tier program: levels lowest first, held one at a time."""
+
+    program: Handle
+    name: str | None = None
+    measure: Literal["tier_points_12m", "spend_12m"]
+    review_after: Duration
+    floor: Handle | None = None
+    levels: Annotated[list[TierLevelSpec], Field(min_length=1)]
+
+
+class AchievementSpec(Spec):
+    handle: Handle
+    name: str
+    levels: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]
+    meta: dict[str, Any] = {}
+
+
 SPECS: dict[str, type[Spec]] = {
     "statuses": StatusSpec,
     "benefits": BenefitSpec,
     "reactions": ReactionSpec,
     "automations": AutomationSpec,
     "targets": TargetSpec,
+    "reminders": ReminderSpec,
+    "points": PointKindSpec,
+    "tiers": TierSpec,
+    "achievements": AchievementSpec,
 }

@@ -90,7 +90,12 @@ _KEYS: tuple[tuple[str, str], ...] = (
     ("statuses", "st"),
     ("benefits", "b"),
     ("rewards", "r"),
-    ("point_balance", "pb"),
+    ("reward_cents", "rc"),
+    ("points", "po"),
+    ("tiers", "ti"),
+    ("achievements", "ac"),
+    ("reversed", "rv"),
+    ("reminded", "rm"),
     ("fired", "f"),
     ("sent", "se"),
     ("spend_micro", "sa"),
@@ -140,11 +145,24 @@ class ProfileState:
     to keep the serialised state small:
 
     - statuses: handle -> `[applied_at, expires_at|None]`
-    - benefits: `[benefit, issued_at, expires_at|None, granted_by|None]`, by expiry
-    - rewards: `[amount, currency, issued_at, expires_at]`, by expiry
+    - benefits: `[benefit, issued_at, expires_at|None, granted_by|None, id,
+      claimed_at|None]`, by expiry
+    - rewards: `[id, amount, remaining, currency, issued_at, expires_at]`, by
+      expiry (`id` is the `reward.create` action's); `reward_cents` is the sum
+      of what remains, in cents
+    - points: kind -> balance, for `reward` and the declared kinds (`tier`
+      points are counted over 12 months in `tier_points`)
+    - tiers: program -> `[level, since, review_at|None]`
+    - achievements: handle -> `[total, level]`
+    - reversed: purchase key -> kind -> points its refunds took back
+    - reminded: reminder event id (`<reminder>@<item>@<due>`) -> due, fired
+    - benefits' records go on with `[…, id, claimed_at|None]`: the
+      `benefit.create` action's id (the instance), and when it was claimed
     - tier_points (a Log): `[at, points]` within 365 days, summed
-    - purchases (a Log keyed by `system␟id`): `[at, total, id, system]`
-      within 365 days by `transacted_at` (refunds have a negative total), summed
+    - purchases (a Log keyed by `system␟id`): `[at, total, id, system,
+      earned]` within 365 days by `transacted_at` (refunds have a negative
+      total), summed; `earned` is `[awarded at, {kind: [points, *statuses]}]`,
+      what the purchase earned (for refunds), or None
     - seen_events (a Log keyed by id): `[occurred_at, id]` within the dedupe window
     (times in Logs are whole seconds since the epoch: cheap to compare, and
     stored as differences, see `Log.columns`)
@@ -159,7 +177,12 @@ class ProfileState:
     statuses: dict[str, list[Any]] = field(default_factory=dict)
     benefits: list[list[Any]] = field(default_factory=list)
     rewards: list[list[Any]] = field(default_factory=list)
-    point_balance: float = 0
+    reward_cents: int = 0
+    points: dict[str, int] = field(default_factory=dict)
+    tiers: dict[str, list[Any]] = field(default_factory=dict)
+    achievements: dict[str, list[Any]] = field(default_factory=dict)
+    reversed: dict[str, dict[str, int]] = field(default_factory=dict)
+    reminded: dict[str, str] = field(default_factory=dict)
     tier_points: Log = field(default_factory=_tier_points)
     fired: dict[str, list[str]] = field(default_factory=dict)
     sent: dict[str, list[str]] = field(default_factory=dict)
@@ -216,7 +239,12 @@ class ProfileState:
             self.statuses,
             self.benefits,
             self.rewards,
-            self.point_balance,
+            self.reward_cents,
+            self.points,
+            self.tiers,
+            self.achievements,
+            self.reversed,
+            self.reminded,
             self.tier_points,
             self.fired,
             self.sent,
@@ -243,14 +271,21 @@ class ProfileState:
         return memo[1]
 
     @property
+    def point_balance(self) -> int:
+        """The `reward` points balance (CONTRACT §3)."""
+        return self.points.get("reward", 0)
+
+    @property
     def spend_all(self) -> float:
         """Every purchase ever, less refunds, to the cent."""
         return money(self.spend_micro)
 
     # --- dedupe ------------------------------------------------------------
 
-    def seen_event(self, event_id: str) -> bool:
-        return event_id in self.seen_events
+    def seen_event(self, event_id: str, now: str, window: timedelta = DEDUPE_WINDOW) -> bool:
+        """Whether `event_id` was processed within the dedupe window ending at `now`."""
+        record = self.seen_events.get(event_id)
+        return record is not None and record[0] > seconds(now) - int(window.total_seconds())
 
     def remember_event(self, event_id: str, at: str) -> None:
         events = self.seen_events.view()
@@ -264,14 +299,17 @@ class ProfileState:
 
     def record_transaction(
         self, system: str, txn_id: str, at: str, total: float, location: str | None
-    ) -> None:
+    ) -> list[Any] | None:
         """Count a transaction (after dedupe) in the aggregations; it is kept
         (for the 12-month figures and its key) only if it is within 365 days
-        of the profile's clock."""
+        of the profile's clock. Returns the record kept (the caller may set
+        its `earned`, this once: no other state can see it yet), or None."""
         when = seconds(at)
+        record = None
         if self.clock is None or when > seconds(self.clock) - _WINDOW_12M:
+            record = [when, total, txn_id, system, None]
             purchases = self.purchases.view()
-            purchases.append([when, total, txn_id, system])
+            purchases.append(record)
             self.purchases = purchases
         self.spend_micro += micro(total)
         if total >= 0:
@@ -285,6 +323,7 @@ class ProfileState:
             at_index = bisect.bisect_left(locations, location)
             if at_index == len(locations) or locations[at_index] != location:
                 self.locations = [*locations[:at_index], location, *locations[at_index:]]
+        return record
 
     def last_purchase_before(self, at: str) -> str | None:
         """The time of the latest purchase (not a refund) at or before `at`,
@@ -294,7 +333,9 @@ class ProfileState:
         if last is None or last <= at:
             return last
         when = seconds(at)
-        for record in reversed(self.purchases.records()):  # a late purchase: rare
+        records = self.purchases.records()
+        for index in range(len(records) - 1, -1, -1):  # a late purchase: rare
+            record = records[index]
             if record[0] <= when and record[1] >= 0:
                 return format_instant(datetime.fromtimestamp(record[0], UTC))
         return None
@@ -344,32 +385,36 @@ class ProfileState:
     def tier_points_12m(self) -> float:
         return float(self.tier_points.sums[0])
 
-    def reward_balance(self, now: str) -> float:
-        return round_money(
-            sum(amount for amount, _, _, expires in self.rewards if expires is None or expires > now)
-        )
+    def reward_balance(self) -> float:
+        """What remains of the rewards held, to the cent."""
+        return self.reward_cents / 100
 
     # --- rewards and benefits, kept by expiry ----------------------------------
 
     def drop_expired(self, now: str) -> None:
-        """Forget rewards and benefits that expired at or before `now` (after
-        the statuses that granted benefits were removed, so that their
-        removal revokes them first). Kept by expiry: only the first needs a look."""
-        rewards = self.rewards
-        if rewards and rewards[0][3] is not None and rewards[0][3] <= now:
-            self.rewards = [r for r in rewards if r[3] is None or r[3] > now]
+        """Forget benefits that expired at or before `now` (after the statuses
+        that granted benefits were removed, so that their removal revokes
+        them first). Kept by expiry: only the first needs a look. (Rewards
+        expire as time-driven work: `reward.expire`.)"""
         benefits = self.benefits
         if benefits and benefits[0][2] is not None and benefits[0][2] <= now:
             self.benefits = [b for b in benefits if b[2] is None or b[2] > now]
 
     def add_reward(self, record: list[Any]) -> None:
-        """Hold a reward (`[amount, currency, issued_at, expires_at]`); the
-        list is the engine's copy (see `COPY`)."""
-        bisect.insort(self.rewards, record, key=lambda r: _expiry(r, 3))
+        """Hold a reward (`[id, amount, remaining, currency, issued_at,
+        expires_at]`); the list is the engine's copy (see `COPY`)."""
+        bisect.insort(self.rewards, record, key=lambda r: _expiry(r, 5))
+        self.reward_cents += round(record[2] * 100)
+
+    def drop_reward(self, index: int) -> list[Any]:
+        """Stop holding the reward at `index` (expired, or used up)."""
+        record = self.rewards.pop(index)
+        self.reward_cents -= round(record[2] * 100)
+        return record
 
     def add_benefit(self, record: list[Any]) -> None:
-        """Hold a benefit (`[benefit, issued_at, expires_at, granted_by]`); the
-        list is the engine's copy (see `COPY`)."""
+        """Hold a benefit (`[benefit, issued_at, expires_at, granted_by, id,
+        claimed_at]`); the list is the engine's copy (see `COPY`)."""
         bisect.insort(self.benefits, record, key=lambda b: _expiry(b, 2))
 
     def sort_benefits(self) -> None:
@@ -405,15 +450,28 @@ def _dict_of_lists(table: dict[str, list[Any]]) -> dict[str, list[Any]]:
     return {k: v[:] for k, v in table.items()}
 
 
+def _dict_of_dicts(table: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    return {k: dict(v) for k, v in table.items()}
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 #: How to copy each field that the engine changes in place (records changed in
 #: place are copied too), before it changes it (copy-on-write, see `derive`).
 COPY: dict[str, Any] = {
     "tags": list.copy,
     "statuses": _dict_of_lists,
     "benefits": _list_of_lists,
-    "rewards": list.copy,
+    "rewards": _list_of_lists,
+    "reward_cents": _same,
+    "points": dict.copy,
+    "tiers": _dict_of_lists,
+    "achievements": _dict_of_lists,
+    "reversed": _dict_of_dicts,
+    "reminded": dict.copy,
     "tier_points": Log.view,
-    "point_balance": lambda value: value,
     "fired": _dict_of_lists,
     "sent": _dict_of_lists,
 }

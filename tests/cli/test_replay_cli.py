@@ -62,7 +62,7 @@ def test_the_stories_in_the_examples(example_run):
     p4 = [
         (a["type"], a.get("status") or a.get("benefit"), a.get("reason"))
         for a in of(actions, "p-004")
-        if a["type"] != "points.award" and a["reaction_id"] != "win-back"
+        if a["type"].startswith(("status.", "benefit.", "tag.")) and a["reaction_id"] != "win-back"
     ]
     assert p4 == [
         ("status.apply", "staff", None),
@@ -87,9 +87,43 @@ def test_the_stories_in_the_examples(example_run):
     # p-008's Black Friday event came twice: tagged once.
     assert len(of(actions, "p-008", "tag.add")) == 1
     # p-011's transaction was re-sent under a new event id: points once.
-    assert len(of(actions, "p-011", "points.award")) == 2  # one tier + one reward award
-    # p-009 bought for 210 and returned it: the points went back.
+    awards = [a for a in of(actions, "p-011", "points.award") if a["kind"] in ("tier", "reward")]
+    assert len(awards) == 2  # one tier + one reward award
+    # p-009 bought for 210 and returned it, naming the purchase: the points went back.
     assert sum(a["points"] for a in of(actions, "p-009", "points.award") if a["kind"] == "reward") == 0
+    assert [a["reverses"] for a in of(actions, "p-009", "points.award") if "reverses" in a] == ["t-00030"] * 2
+
+
+def test_the_programme_stories_in_the_examples(example_run):
+    """The incentive programme (CONTRACT §7) as examples/events.jsonl acts it
+    out; the figures are the stories' own (examples/generate_events.py)."""
+    actions, _, _ = example_run
+    tiers = lambda pid: [(a["tier"], a["previous"], a["reason"]) for a in of(actions, pid, "tier.assign")]  # noqa: E731
+    # p-040: 420 + 380 + 260 = 1,060 tier points by 8 September: Gold (1,000),
+    # reviewed a year after the purchase that reached it, and welcomed once.
+    assert tiers("p-040") == [("member", None, "joined"), ("gold", "member", "attained")]
+    (gold,) = [a for a in of(actions, "p-040", "tier.assign") if a["tier"] == "gold"]
+    assert gold["at"] == "2026-09-08T12:54:30Z" and gold["review_at"] == "2027-09-08T12:54:30Z"
+    (welcome,) = [a for a in of(actions, "p-040", "target.send") if a["target"] == "comms-tier-welcome"]
+    assert welcome["event_id"] == "evt-0237/tier.changed/1"
+    assert welcome["payload"]["data"]["tier"] == "Gold" and welcome["payload"]["data"]["tier_points"] == 1060
+    # p-041: one order of 2,600 goes straight from Member to Platinum (2,500).
+    assert tiers("p-041") == [("member", None, "joined"), ("platinum", "member", "attained")]
+    # p-042: 300 bought (300 tier, 3,000 reward points), 150 refunded: half back.
+    back = {
+        a["kind"]: (a["points"], a["balance"])
+        for a in of(actions, "p-042", "points.award")
+        if "reverses" in a
+    }
+    assert back == {"tier": (-150, 150), "reward": (-1500, 1500)}
+    # p-043: an Influencer's 200 earned 400 tier points (2x); refunded after the
+    # status ended, it takes back the 400, at the multiplier of then.
+    (tier_back,) = [
+        a for a in of(actions, "p-043", "points.award") if a.get("reverses") and a["kind"] == "tier"
+    ]
+    assert (tier_back["points"], tier_back["modifiers"], tier_back["balance"]) == (-400, ["influencer"], 0)
+    ended = [a for a in of(actions, "p-043", "status.remove")]
+    assert ended[0]["at"] == "2026-08-01T00:00:00Z" < tier_back["at"]
 
 
 def test_replaying_the_same_file_twice_gives_identical_output(example_run):

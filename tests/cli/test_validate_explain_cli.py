@@ -19,7 +19,10 @@ def reactor(*args: str) -> subprocess.CompletedProcess[str]:
 def test_validate_the_sample_configuration():
     done = reactor("validate")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("ok: 8 reactions, 1 automations, 5 statuses, 4 benefits, 4 targets")
+    assert done.stdout.startswith(
+        "ok: 12 reactions, 1 automations, 5 statuses, 4 benefits, 5 targets, "
+        "1 tier programs, 1 achievements, 3 point kinds"
+    )
 
 
 def test_validate_reports_every_problem_as_path_line_col(tmp_path):

@@ -123,9 +123,11 @@ def test_missing_keys_wrong_types_and_bad_durations(tmp_path):
         "reactions/r.yaml:4:26: reaction: `per_profile`: Input should be greater than or equal to 1",
         "reactions/r.yaml:4:37: reaction: `window`: '3 weeks' is not a duration: write a whole number and d, h or m (30d, 12h, 15m)",
         "reactions/r.yaml:5:15: reaction: missing required key `valid_for`",
-        "reactions/r.yaml:7:10: reaction: `on`: Input should be 'profile.updated' or 'transaction.created'",
+        "reactions/r.yaml:7:10: reaction: `on`: 'order.created' is not one of profile.updated, transaction.created, "
+        "tier.changed, status.applied, status.removed, achievement.level, reward.expired",
         "reactions/r.yaml:8:22: reaction: unknown step type 'status.aply' (did you mean `status.apply`?): expected one of "
-        "filter, status.apply, status.remove, tag.add, tag.remove, benefit.create, reward.create, points.award, target.send",
+        "filter, status.apply, status.remove, tag.add, tag.remove, benefit.create, reward.create, points.award, "
+        "points.reverse, achievement.progress, target.send",
     ]
 
 

@@ -812,7 +812,8 @@ def test_process_never_mutates_the_state_it_is_given():
     config = load_config(REPO)
     states: dict[str, ProfileState] = {}
     calls = 0
-    for raw in (REPO / "examples" / "events.jsonl").read_bytes().splitlines():
+    lines = (REPO / "examples" / "events.jsonl").read_bytes().splitlines()
+    for raw in lines:
         event = decode_event(raw)
         given = states.get(event.profile_id)
         kept = copy.deepcopy(given)
@@ -827,7 +828,7 @@ def test_process_never_mutates_the_state_it_is_given():
         kept = copy.deepcopy(state)
         run_due(state, config, "2030-01-01T00:00:00Z")
         assert state == kept
-    assert calls == 234
+    assert calls == len(lines) > 200
 
 
 def test_state_round_trips_through_json(cfg):

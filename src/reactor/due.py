@@ -1,0 +1,132 @@
+"""Time-driven work (CONTRACT §4, §7): what comes due for a profile with time.
+
+A status or a reward that expires, a tier review, a reminder. Each item runs
+at its own due time, in time order (at one instant: statuses, then rewards,
+then reviews in program order, then reminders by priority and id), with the profile's windows moved to that time
+first, whoever runs it: replay as event time crosses it, the worker on its
+ticks, `process` before the profile's next event. So the actions (and their
+ids, which depend only on what came due) are the same however ticks fall.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from reactor.events import SCHEDULE, Event
+from reactor.reminders import Due, due_reminders
+from reactor.steps import remove_status
+from reactor.tiers import reviewed
+
+if TYPE_CHECKING:
+    from reactor.config import Config
+    from reactor.engine import Run
+    from reactor.state import ProfileState
+
+__all__ = ["next_due_at", "run_due_work"]
+
+
+def _items(state: ProfileState, config: Config, until: str | None = None) -> list[tuple[str, int, str, Any]]:
+    """(due at, order at one instant, what, kind) for each item that will come due."""
+    items: list[tuple[str, int, Any, str]] = []
+    for handle, (_, expires) in state.statuses.items():
+        if expires is not None:
+            items.append((expires, 0, handle, "status"))
+    if state.rewards and state.rewards[0][5] is not None:
+        items.append((state.rewards[0][5], 1, state.rewards[0][0], "reward"))
+    for order, program in enumerate(config.tiers):
+        held = state.tiers.get(program.program)
+        if held is not None and held[2] is not None:
+            items.append((held[2], 2 + order, program.program, "review"))
+    if config.reminders and state.clock is not None:
+        late = 2 + len(config.tiers)  # at one instant, reminders come last
+        for reminder in due_reminders(state, config, state.clock, until):
+            items.append((reminder.due, late, reminder, "reminder"))
+            if until is None:
+                break  # the earliest is enough to know when
+    return items
+
+
+def _order(item: tuple[str, int, Any, str]) -> tuple[str, int, str]:
+    # At one instant: by kind, then by name (a reminder's: already in order).
+    return item[0], item[1], item[2] if isinstance(item[2], str) else ""
+
+
+def next_due_at(state: ProfileState, config: Config) -> str | None:
+    items = _items(state, config)
+    return min(item[0] for item in items) if items else None
+
+
+def run_due_work(run: Run, until: str) -> None:
+    """Run every item of `run.state` due at or before `until`, in time order."""
+    while True:
+        items = _items(run.state, run.config, until)
+        if not items:
+            break
+        at, _, key, kind = min(items, key=_order)
+        if at > until:
+            break
+        run.state.advance_clock(at, run.config.programme.dedupe_window)
+        _HANDLERS[kind](run, at, key)
+    run.state.drop_expired(until)
+
+
+def _frame(run: Run, at: str, cause: str, id_key: str) -> tuple[Any, ...]:
+    return run.enter(Event(cause, SCHEDULE, at, run.state.profile_id), None, id_key, cause)
+
+
+def _expire_status(run: Run, at: str, handle: str) -> None:
+    # Expiry is not caused by an event: `event_id` is null and the action ids
+    # depend only on what expired, whoever notices it first.
+    saved = _frame(run, at, f"expire@{at}", f"expired:{handle}:{at}")
+    try:
+        remove_status(run, handle, "expired")
+        run.state.drop_expired(at)
+        run.dispatch()
+        run.check_attain()
+        run.fire_reminders(at)
+    finally:
+        run.leave(saved)
+
+
+def _expire_reward(run: Run, at: str, reward_id: str) -> None:
+    saved = _frame(run, at, f"expire@{at}", f"reward-expired:{reward_id}")
+    try:
+        run.touch("rewards", "reward_cents")
+        record = run.state.drop_reward(0)
+        if record[2] > 0:
+            run.emit("reward.expire", {"reward": reward_id, "remaining": record[2]})
+            run.raise_event("reward.expired", {"reward": reward_id})
+        run.changed("rewards")
+        run.dispatch()
+        run.check_attain()
+        run.fire_reminders(at)
+    finally:
+        run.leave(saved)
+
+
+def _review(run: Run, at: str, name: str) -> None:
+    program = next(p for p in run.config.tiers if p.program == name)
+    cause = f"review:{name}@{at}"
+    saved = _frame(run, at, cause, cause)
+    try:
+        held = run.state.tiers[name]
+        run.assign(program, reviewed(program, held[0], run.measure(program)))
+        run.dispatch()
+        run.check_attain()
+        run.fire_reminders(at)
+    finally:
+        run.leave(saved)
+
+
+def _remind(run: Run, at: str, due: Due) -> None:
+    run.fire_reminder(due, at)
+    run.fire_reminders(at)
+
+
+_HANDLERS: dict[str, Callable[[Run, str, Any], None]] = {
+    "status": _expire_status,
+    "reward": _expire_reward,
+    "review": _review,
+    "reminder": _remind,
+}

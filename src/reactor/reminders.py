@@ -1,0 +1,183 @@
+"""Reminders (CONTRACT §8): steps that run at a time relative to one of a
+profile's own dates.
+
+A reminder is `of` a kind of item (each unexpired reward, each benefit or
+status with an expiry, each program's next review, the next birthday, a date
+in the profile) and `before` or `after` it by a duration. Each item gives
+one due time; the reminder fires at most once per profile, item and due
+time: its event id is `<reminder>@<item>@<due>`, remembered in the state.
+An item gone by its due time (used up, expired, removed) gives no due time,
+so it does not fire. A due time already past when the item appears (a
+reward issued 10 days before it expires, with `before: 14d`) fires at once,
+at the event that made it appear.
+
+Birthdays are yearly, in the programme's time zone: the occurrence
+considered is the next one on or after `today`; its due date is that date
+less `before` (or plus `after`) in whole local days, at `at` (local time,
+default 00:00); 29 February counts as 28 February in other years. A
+date-only `profile.<field>` is a local date in the same way (not yearly).
+Every other time is shifted by the exact duration, in UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from reactor.clock import format_instant, shift
+from reactor.context import local_date, next_birthday
+
+if TYPE_CHECKING:
+    from reactor.config import Config, Reaction
+    from reactor.state import ProfileState
+
+__all__ = ["Due", "ReminderRule", "due_reminders"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderRule:
+    """When a reminder is due: `of` an item, `offset` from its time (negative:
+    before), at `at` local time for dates."""
+
+    of: str
+    offset: timedelta
+    at: str | None = None
+
+    @property
+    def field(self) -> str | None:
+        """The snapshot field of a `profile.<field>` reminder (not birthday)."""
+        if self.of.startswith("profile.") and self.of != "profile.birthday":
+            return self.of.split(".", 1)[1]
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """One due time of one reminder for one item."""
+
+    reminder: Reaction
+    item_key: str
+    due: str
+    item: Any = field(compare=False)
+
+    @property
+    def key(self) -> str:
+        """The reminder's event id, and what the state remembers it by."""
+        return f"{self.reminder.id}@{self.item_key}@{self.due}"
+
+
+def _local(day: date, at: str | None, timezone: str) -> str:
+    """The UTC instant of a local date at a local time of day."""
+    hours, minutes = (int(at[:2]), int(at[3:])) if at else (0, 0)
+    zone = UTC if timezone == "UTC" else ZoneInfo(timezone)
+    moment = datetime.combine(day, time(hours, minutes), tzinfo=zone)
+    return format_instant(moment)
+
+
+def _on_local_days(day: date, rule: ReminderRule, timezone: str) -> str:
+    days = rule.offset.days if not rule.offset.seconds else 0
+    due_day = day + timedelta(days=days)
+    due = _local(due_day, rule.at, timezone)
+    rest = rule.offset - timedelta(days=days)
+    return shift(due, rest) if rest else due
+
+
+def _items(
+    rule: ReminderRule, state: ProfileState, config: Config, now: str, until: str | None
+) -> Iterator[tuple[str, str, Any]]:
+    """(item key, the item's time (an instant or, for dates, the due), item)."""
+    of = rule.of
+    if of == "reward.expires_at":
+        for reward_id, amount, remaining, currency, issued, expires in state.rewards:
+            if expires is not None and remaining > 0:
+                item = {
+                    "id": reward_id,
+                    "amount": amount,
+                    "remaining": remaining,
+                    "currency": currency,
+                    "issued_at": issued,
+                    "expires_at": expires,
+                }
+                yield reward_id, shift(expires, rule.offset), item
+    elif of == "benefit.expires_at":
+        for benefit, issued, expires, granted, instance, claimed in state.benefits:
+            if expires is not None and claimed is None:
+                item = {"benefit": benefit, "issued_at": issued, "expires_at": expires, "granted_by": granted}
+                yield instance, shift(expires, rule.offset), {**item, "id": instance}
+    elif of == "status.expires_at":
+        for handle, (applied, expires) in state.statuses.items():
+            if expires is not None:
+                yield (
+                    handle,
+                    shift(expires, rule.offset),
+                    {"handle": handle, "applied_at": applied, "expires_at": expires},
+                )
+    elif of == "tier.review_at":
+        for program, (level, since, review_at) in state.tiers.items():
+            if review_at is not None:
+                item = {"program": program, "handle": level, "since": since, "review_at": review_at}
+                yield program, shift(review_at, rule.offset), item
+    elif of == "profile.birthday":
+        yield from _birthdays(rule, state, config, now, until)
+    elif rule.field is not None:
+        value = (state.snapshot or {}).get(rule.field)
+        yield from _profile_date(rule, value, config.programme.timezone)
+
+
+def _birthdays(
+    rule: ReminderRule, state: ProfileState, config: Config, now: str, until: str | None
+) -> Iterator[tuple[str, str, Any]]:
+    """The next birthday on or after `today`, and the ones after it whose
+    due time is at or before `until` (a long gap between events)."""
+    birthday = (state.snapshot or {}).get("birthday")
+    timezone = config.programme.timezone
+    occurrence = next_birthday(local_date(now, timezone), birthday)
+    for _ in range(200):  # at most a couple of centuries of birthdays
+        if occurrence is None:
+            return
+        day = occurrence.isoformat()
+        due = _on_local_days(occurrence, rule, timezone)
+        yield day, due, day
+        if until is None or due > until:
+            return
+        occurrence = next_birthday(occurrence + timedelta(days=1), birthday)
+
+
+def _profile_date(rule: ReminderRule, value: Any, timezone: str) -> Iterator[tuple[str, str, Any]]:
+    if not isinstance(value, str):
+        return
+    if len(value) == 10:  # a date: a local date, like a birthday (not yearly)
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            return
+        yield value, _on_local_days(day, rule, timezone), value
+        return
+    from reactor.clock import normalize_instant
+
+    try:
+        instant = normalize_instant(value)
+    except ValueError:
+        return
+    yield instant, shift(instant, rule.offset), value
+
+
+def due_reminders(state: ProfileState, config: Config, now: str, until: str | None = None) -> list[Due]:
+    """Every due time of every enabled reminder for the items `state` holds,
+    not yet fired, by due time, then priority and id: birthdays from `today`
+    (at `now`) on, up to `until` (None: the next one only)."""
+    out = []
+    reminded = state.reminded
+    for reminder in config.reminders.values():
+        rule = reminder.reminder
+        if rule is None or not reminder.enabled:
+            continue
+        for item_key, due, item in _items(rule, state, config, now, until):
+            candidate = Due(reminder, item_key, due, item)
+            if candidate.key not in reminded:
+                out.append(candidate)
+    out.sort(key=lambda d: (d.due, d.reminder.priority, d.reminder.id))
+    return out
