@@ -3,9 +3,12 @@
 `benchmarks/core.py`'s generator (snapshots and purchases of many profiles,
 25 % / 75 %), moved in time so that the worker's wall clock and replay's event
 clock cannot disagree: every event lies in the `span` before `end` (default:
-the last 150 days up to an hour ago), and the bundled configuration's shortest
-status lasts 180 days, so no status expires before the test ends, in the
-worker (wall clock) or in replay (event time). Automations are left out of the
+the 25 days up to an hour ago), and nothing in the bundled configuration falls
+due sooner than 30 days after the event that made it (the welcome gift's 30
+days, rewards' 90, statuses' 180, tier reviews' 365), so no time-driven work
+falls due before the test ends, in the worker (wall clock) or in replay (event
+time). (Were it otherwise, the worker's wall-clock tick would run an expiry
+at once that replay runs only after the rest of the profile's events.) Automations are left out of the
 configuration the comparisons use (`no_automations`): the worker does not run
 schedules that fell before its first start, replay does.
 """
@@ -33,7 +36,7 @@ def recent_events(
     profiles: int,
     seed: int = 7,
     end: datetime | None = None,
-    span: timedelta = timedelta(days=150),
+    span: timedelta = timedelta(days=25),
 ) -> list[bytes]:
     """`count` events of `profiles` profiles, in time order, evenly over `span` before `end`."""
     from core import generate_events

@@ -65,6 +65,10 @@ __all__ = ["Worker"]
 
 log = logging.getLogger("reactor.worker")
 
+#: Seconds a due run of time-driven work waits at most for its partition's
+#: backlog (CONTRACT §4: an expiry runs within 60 s of falling due).
+POSTPONE_AT_MOST = 45.0
+
 #: Bytes a record needs beyond its value in a record batch (key, headers, framing).
 RECORD_OVERHEAD = 1024
 
@@ -81,6 +85,7 @@ class _Partition:
     due: list[tuple[str, str]] = field(default_factory=list)  # heap of (due, profile id)
     current_due: dict[str, str] = field(default_factory=dict)
     next_tick: float = 0.0  # monotonic time of the next time-driven run
+    postponed: float | None = None  # since when a due run waits for the inputs to catch up
     round: Round | None = None
 
 
@@ -184,7 +189,7 @@ class Worker:
         started = time.perf_counter()
         for message, payload in released:
             self._release(message, payload, batch)
-        self._time_driven(batch)
+        self._time_driven(batch, caught_up)
         if not batch.empty():
             self._write(batch)
         if released:
@@ -413,15 +418,29 @@ class Worker:
                     owned.due.append((due, state.profile_id))
             heapq.heapify(owned.due)
 
-    def _time_driven(self, batch: Batch) -> None:
+    def _time_driven(self, batch: Batch, caught_up: Callable[[str, int], bool]) -> None:
         """Start a partition's round when its tick is due, and take every round
-        in progress on by at most a batch's worth of profile runs."""
+        in progress on by at most a batch's worth of profile runs.
+
+        A due round waits (up to `POSTPONE_AT_MOST`) while the partition's
+        inputs have records not yet processed: the wall clock is ahead of a
+        backlog's event time, and a profile's due work must not run before
+        its own earlier events (`process` runs what falls due before each of
+        them, at its own time, so a backlog then gives replay's actions)."""
         budget = self.settings.batch_size
         now_mono = time.monotonic()
         for partition, owned in sorted(self.owned.items()):
             if owned.round is None:
                 if now_mono < owned.next_tick:
                     continue
+                behind = any(self.merge.queues.get((t, partition)) for t in self.inputs) or not all(
+                    caught_up(t, partition) for t in self.inputs
+                )
+                if behind:
+                    owned.postponed = owned.postponed or now_mono
+                    if now_mono - owned.postponed < POSTPONE_AT_MOST:
+                        continue
+                owned.postponed = None
                 owned.next_tick = now_mono + self.settings.tick_interval
                 now = _wall_clock()
                 last = Round.recorded(owned.store.tick)[0]
