@@ -176,6 +176,7 @@ def validate(config: ConfigOption = Path(".")) -> None:
     loaded = _load(config)
     typer.echo(
         f"ok: {len(loaded.reactions)} reactions, {len(loaded.automations)} automations, "
+        f"{len(loaded.reminders)} reminders, "
         f"{len(loaded.statuses)} statuses, {len(loaded.benefits)} benefits, "
         f"{len(loaded.targets)} targets, {len(loaded.tiers)} tier programs, "
         f"{len(loaded.achievements)} achievements, {len(loaded.point_kinds)} point kinds "

@@ -46,7 +46,7 @@ from reactor.rules import (
     compile_condition,
 )
 from reactor.schedules import Schedule
-from reactor.schema import did_you_mean
+from reactor.schema import Shape, check_path, check_rule_paths, context_shape, did_you_mean
 from reactor.specs import (
     REMINDER_OF,
     SPECS,
@@ -432,6 +432,7 @@ class _Compiler:
     def __init__(self, loader: _Loader) -> None:
         self.loader = loader
         self.by_section: dict[str, dict[str, _Item]] = {s: {} for s in SPECS}
+        self._shapes: dict[tuple[str, tuple[str, ...]], Shape] = {}
 
     def issue_at(self, item: _Item, path: Sequence[Any], message: str, value: bool = True) -> None:
         line, col = _value_position(item.node, path) if value else _position(item.node, path)
@@ -515,11 +516,34 @@ class _Compiler:
     def unknown(kind: str, ref: str, table: Mapping[str, Any]) -> str:
         return f"unknown {kind} {ref!r}{did_you_mean(ref, table, quote=chr(39))}"
 
+    def shape_for(self, item: _Item) -> Shape:
+        """The context a rule of `item` (a reaction, automation or reminder) sees."""
+        section, on = item.section, tuple(getattr(item.spec, "on", ()))
+        key = (section, on)
+        if key not in self._shapes:
+            self._shapes[key] = context_shape(
+                programs=[i.spec.program for i in self.by_section["tiers"].values()],
+                achievements=list(self.by_section["achievements"]),
+                kinds=[*BUILT_IN_KINDS, *self.by_section["points"]],
+                listens_to=on,
+                reminder=section == "reminders",
+            )
+        return self._shapes[key]
+
+    def paths(self, item: _Item, path: list[Any], rule: Any) -> bool:
+        """Report each `var` path of `rule` no context can hold; True if none."""
+        problems = check_rule_paths(rule, self.shape_for(item))
+        for problem in problems:
+            self.issue_at(item, path + _pointer_path(problem.pointer), f"rule: {problem.message}")
+        return not problems
+
     def condition(self, item: _Item, path: list[Any], rule: Any) -> Condition | None:
         problems = check_rule(rule)
         for problem in problems:
             self.issue_at(item, path + _pointer_path(problem.pointer), f"rule: {problem.message}")
-        return None if problems else compile_condition(rule, _where(item, path))
+        if problems or not self.paths(item, path, rule):
+            return None
+        return compile_condition(rule, _where(item, path))
 
     def amount(self, item: _Item, path: list[Any], source: Any) -> Amount | None:
         if isinstance(source, bool) or source is None or isinstance(source, str | list):
@@ -529,7 +553,7 @@ class _Compiler:
             problems = check_rule(source)
             for problem in problems:
                 self.issue_at(item, path + _pointer_path(problem.pointer), f"rule: {problem.message}")
-            if problems:
+            if problems or not self.paths(item, path, source):
                 return None
         return compile_amount(source, _where(item, path))
 
@@ -673,7 +697,26 @@ class _Compiler:
         if isinstance(compiled, TemplateSyntaxProblem):
             self.loader.issue(file, first_line + compiled.line - 1, column, f"template: {compiled.message}")
             return None
-        return Target(spec, compiled, _where(item))
+        # What the template reads, against the context any reaction may send it from.
+        shape = self.template_shape()
+        ok = True
+        for read in compiled.reads():
+            problem = check_path(read.path, shape)
+            if problem is not None:
+                self.loader.issue(file, first_line + read.line - 1, column, f"template: {problem}")
+                ok = False
+        return Target(spec, compiled, _where(item)) if ok else None
+
+    def template_shape(self) -> Shape:
+        if ("targets", ()) not in self._shapes:
+            self._shapes[("targets", ())] = context_shape(
+                programs=[i.spec.program for i in self.by_section["tiers"].values()],
+                achievements=list(self.by_section["achievements"]),
+                kinds=[*BUILT_IN_KINDS, *self.by_section["points"]],
+                listens_to=None,
+                reminder=None,
+            )
+        return self._shapes[("targets", ())]
 
     def programme(self) -> Programme:
         item = self.loader.programme

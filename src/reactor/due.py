@@ -2,9 +2,10 @@
 
 A status or a reward that expires, a tier review, a reminder. Each item runs
 at its own due time, in time order (at one instant: statuses, then rewards,
-then reviews in program order, then reminders by priority and id), with the profile's windows moved to that time
-first, whoever runs it: replay as event time crosses it, the worker on its
-ticks, `process` before the profile's next event. So the actions (and their
+then reviews in program order, then reminders by priority and id), with the
+profile's windows moved to that time first, whoever runs it: replay as event
+time crosses it, the worker on its ticks, `process` before the profile's next
+event. So the actions (and their
 ids, which depend only on what came due) are the same however ticks fall.
 """
 

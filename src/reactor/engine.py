@@ -44,6 +44,7 @@ from reactor.due import next_due_at, run_due_work
 from reactor.errors import RuleError, TemplateError
 from reactor.events import (
     PROFILE_DELETED,
+    PROFILE_DEPERSONALISED,
     PROFILE_UPDATED,
     REMINDER,
     SCHEDULE,
@@ -66,6 +67,7 @@ __all__ = [
     "Run",
     "next_due",
     "process",
+    "remind",
     "run_due",
     "schedule_event",
 ]
@@ -705,8 +707,13 @@ def process(
     Never mutates `state`: the returned `Outcome.state` is a new object, which
     shares with `state` the fields this event did not change.
     """
+    if state is not None and state.deleted_at is not None:
+        if event.type == SCHEDULE or event.occurred_at <= state.deleted_at:
+            # Late (or an automation tick): it cannot bring a forgotten profile back.
+            return Outcome(state=state, skipped="deleted_profile")
+        state = None  # after the deletion: a new profile
     if event.type == PROFILE_DELETED:
-        return Outcome(state=None)
+        return _forget(event, config)
     dedupe = config.programme.dedupe_window
     if event.type != SCHEDULE and state is not None and state.seen_event(event.id, event.occurred_at, dedupe):
         return Outcome(state=state, skipped="duplicate_event")
@@ -714,6 +721,8 @@ def process(
     run = Run(event, current, config, observe)
     run_due_work(run, event.occurred_at)
     current.advance_clock(event.occurred_at, dedupe)
+    if event.type == PROFILE_DEPERSONALISED:
+        return _depersonalise(run, event)
     if event.type == PROFILE_UPDATED:
         run.take_snapshot(event.data["profile"])
     elif event.type == TRANSACTION_CREATED and not run.take_transaction(event.data["transaction"]):
@@ -733,18 +742,57 @@ def process(
     return run.outcome()
 
 
+def _forget(event: Event, config: Config) -> Outcome:
+    """`profile.deleted` (CONTRACT §8): everything held is forgotten; a marker
+    of the deletion stays for `programme.forget_window`, so that a late
+    redelivery of an older event cannot bring the profile back; downstream is
+    told to forget too (`profile.forget`), even for a profile never seen."""
+    marker = ProfileState(event.profile_id, clock=event.occurred_at, deleted_at=event.occurred_at)
+    run = Run(event, marker, config)
+    run.emit("profile.forget", {"profile_id": event.profile_id})
+    return Outcome(state=marker, actions=tuple(run.actions))
+
+
+def _depersonalise(run: Run, event: Event) -> Outcome:
+    """`profile.depersonalised` (CONTRACT §8): every snapshot field but `id`
+    is dropped (names, email, birthday, identities, attributes, …); the
+    aggregations, balances, tiers, achievements, statuses, tags and limits
+    stay. A later snapshot may bring fields back."""
+    state = run.state
+    state.snapshot = None
+    run.emit("profile.depersonalise", {"profile_id": event.profile_id})
+    state.remember_event(event.id, event.occurred_at)
+    return run.outcome()
+
+
+def remind(
+    state: ProfileState, config: Config, due: Due, at: str, observe: Observer | None = None
+) -> Outcome:
+    """Fire one reminder for `state` at `at` (for `explain`; replay and the
+    worker fire reminders through `run_due` and `process`)."""
+    current = state.derive()
+    run = Run(Event(due.key, REMINDER, at, state.profile_id), current, config, observe)
+    run.fire_reminder(due, at)
+    return run.outcome()
+
+
 def next_due(state: ProfileState, config: Config) -> str | None:
     """When the profile's next time-driven work is due (a status or reward
-    that expires, a tier review), or None. A transport calls `run_due` for
-    the profile once its clock reaches it; `process` also runs whatever is
-    due before an event, so the actions never depend on when (or whether) a
-    transport's ticks ran."""
+    that expires, a tier review, a reminder; for a deleted profile's marker,
+    its end), or None. A transport calls `run_due` for the profile once its
+    clock reaches it; `process` also runs whatever is due before an event, so
+    the actions never depend on when (or whether) a transport's ticks ran."""
+    if state.deleted_at is not None:
+        return shift(state.deleted_at, config.programme.forget_window)
     return next_due_at(state, config)
 
 
 def run_due(state: ProfileState, config: Config, until: str) -> Outcome:
     """Run the time-driven work of `state` due at or before `until`, each at
     its own time and in time order (see `due`). Never mutates `state`."""
+    if state.deleted_at is not None:  # a marker: gone once its window has passed
+        gone = shift(state.deleted_at, config.programme.forget_window) <= until
+        return Outcome(state=None if gone else state)
     current = state.derive()
     tick = Event(id="due", type=SCHEDULE, occurred_at=until, profile_id=state.profile_id)
     run = Run(tick, current, config)

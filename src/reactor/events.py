@@ -20,6 +20,7 @@ __all__ = [
     "DERIVED_TYPES",
     "EVENT_TYPES",
     "PROFILE_DELETED",
+    "PROFILE_DEPERSONALISED",
     "PROFILE_UPDATED",
     "REMINDER",
     "SCHEDULE",
@@ -31,11 +32,12 @@ __all__ = [
 PROFILE_UPDATED: Final = "profile.updated"
 TRANSACTION_CREATED: Final = "transaction.created"
 PROFILE_DELETED: Final = "profile.deleted"
+PROFILE_DEPERSONALISED: Final = "profile.depersonalised"
 #: The type of the synthetic event an automation tick runs with; never read from input.
 SCHEDULE: Final = "schedule"
 #: The type of the synthetic event a reminder runs with; never read from input.
 REMINDER: Final = "reminder"
-EVENT_TYPES: Final = (PROFILE_UPDATED, TRANSACTION_CREATED, PROFILE_DELETED)
+EVENT_TYPES: Final = (PROFILE_UPDATED, TRANSACTION_CREATED, PROFILE_DELETED, PROFILE_DEPERSONALISED)
 #: Reactor's own events, raised inside `process` (CONTRACT §7): reactions may
 #: listen to them; they never come from input.
 DERIVED_TYPES: Final = (

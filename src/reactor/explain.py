@@ -4,7 +4,8 @@ The event runs through the same `process` as everywhere else, after the
 optional history has built the profile's state; an observer captures the
 context each reaction saw, each `filter` step's value and each send a
 target's cap dropped, and every rule is traced node by node. With `at`,
-the automations run for the profile as a tick at that time would run them.
+the automations run for the profile as a tick at that time would run them,
+and every reminder due by then that has not fired yet runs as it would.
 For every limit, the report says when it was used and when the profile is
 eligible again (CONTRACT §11).
 """
@@ -19,8 +20,9 @@ import orjson
 
 from reactor.clock import instant_from_canonical, shift
 from reactor.config import Config, Reaction, Step, Target
-from reactor.engine import Outcome, process, schedule_event
+from reactor.engine import Outcome, process, remind, schedule_event
 from reactor.events import Event, decode_event
+from reactor.reminders import due_reminders
 from reactor.replay import Replay, read_lines
 from reactor.rules import explain_rule, is_truthy
 from reactor.specs import LimitSpec
@@ -165,6 +167,7 @@ def explain_automations(
     after `history` (up to just before `at`); in priority order, each seeing
     what the ones before it did, as a tick runs them."""
     runner = _history(config, history, history_name)
+    reminders = _reminders_by(config, runner.states.get(profile_id), at)
     before = shift(at, -timedelta(seconds=1))
     if runner.clock is None or before > runner.clock:
         runner.clock = runner.clock or before
@@ -189,7 +192,27 @@ def explain_automations(
         "config_version": config.version,
         "known": profile_id in runner.states,
         "automations": automations,
+        "reminders": reminders,
     }
+
+
+def _reminders_by(config: Config, state: ProfileState | None, at: str) -> list[dict[str, Any]]:
+    """Each reminder due for `state` after its last event and by `at`, run
+    at its due time (or at the last event, when its item came after it)."""
+    if state is None or state.clock is None:
+        return []
+    out = []
+    for due in due_reminders(state, config, state.clock, at):
+        if due.due > at:
+            continue
+        watch = _Watch()
+        fired_at = max(due.due, state.clock)
+        outcome = remind(state, config, due, fired_at, watch)
+        (entry,) = _entries([due.reminder], outcome, watch, state, fired_at)
+        entry["of"] = due.reminder.reminder.of if due.reminder.reminder else None
+        entry["item"], entry["due_at"] = due.item_key, due.due
+        out.append(entry)
+    return out
 
 
 def _stamp(moment: Any) -> str | None:
@@ -290,4 +313,9 @@ def render_text(report: dict[str, Any]) -> str:
             lines.append("    (no automations)")
         for entry in report["automations"]:
             lines.extend(_entry_lines(entry))
+        if report.get("reminders"):
+            lines.append(f"reminders due by {report['at']}:")
+            for entry in report["reminders"]:
+                lines.append(f"    {entry['id']}: {entry['of']} of {entry['item']}, due {entry['due_at']}")
+                lines.extend(_entry_lines(entry))
     return "\n".join(lines)

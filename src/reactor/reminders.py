@@ -21,7 +21,7 @@ Every other time is shifted by the exact duration, in UTC.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -85,51 +85,54 @@ def _on_local_days(day: date, rule: ReminderRule, timezone: str) -> str:
     return shift(due, rest) if rest else due
 
 
-def _items(
-    rule: ReminderRule, state: ProfileState, config: Config, now: str, until: str | None
-) -> Iterator[tuple[str, str, Any]]:
-    """(item key, the item's time (an instant or, for dates, the due), item)."""
-    of = rule.of
-    if of == "reward.expires_at":
-        for reward_id, amount, remaining, currency, issued, expires in state.rewards:
-            if expires is not None and remaining > 0:
-                item = {
-                    "id": reward_id,
-                    "amount": amount,
-                    "remaining": remaining,
-                    "currency": currency,
-                    "issued_at": issued,
-                    "expires_at": expires,
-                }
-                yield reward_id, shift(expires, rule.offset), item
-    elif of == "benefit.expires_at":
-        for benefit, issued, expires, granted, instance, claimed in state.benefits:
-            if expires is not None and claimed is None:
-                item = {"benefit": benefit, "issued_at": issued, "expires_at": expires, "granted_by": granted}
-                yield instance, shift(expires, rule.offset), {**item, "id": instance}
-    elif of == "status.expires_at":
-        for handle, (applied, expires) in state.statuses.items():
-            if expires is not None:
-                yield (
-                    handle,
-                    shift(expires, rule.offset),
-                    {"handle": handle, "applied_at": applied, "expires_at": expires},
-                )
-    elif of == "tier.review_at":
-        for program, (level, since, review_at) in state.tiers.items():
-            if review_at is not None:
-                item = {"program": program, "handle": level, "since": since, "review_at": review_at}
-                yield program, shift(review_at, rule.offset), item
-    elif of == "profile.birthday":
-        yield from _birthdays(rule, state, config, now, until)
-    elif rule.field is not None:
-        value = (state.snapshot or {}).get(rule.field)
-        yield from _profile_date(rule, value, config.programme.timezone)
+Items = Iterator[tuple[str, str, Any]]
 
 
-def _birthdays(
-    rule: ReminderRule, state: ProfileState, config: Config, now: str, until: str | None
-) -> Iterator[tuple[str, str, Any]]:
+def _rewards(rule: ReminderRule, state: ProfileState, config: Config, now: str, until: str | None) -> Items:
+    for reward_id, amount, remaining, currency, issued, expires in state.rewards:
+        if expires is not None and remaining > 0:
+            item = {
+                "id": reward_id,
+                "amount": amount,
+                "remaining": remaining,
+                "currency": currency,
+                "issued_at": issued,
+                "expires_at": expires,
+            }
+            yield reward_id, shift(expires, rule.offset), item
+
+
+def _benefits(rule: ReminderRule, state: ProfileState, config: Config, now: str, until: str | None) -> Items:
+    for benefit, issued, expires, granted, instance, claimed in state.benefits:
+        if expires is not None and claimed is None:
+            item = {"id": instance, "benefit": benefit, "issued_at": issued, "expires_at": expires}
+            yield instance, shift(expires, rule.offset), {**item, "granted_by": granted}
+
+
+def _statuses(rule: ReminderRule, state: ProfileState, config: Config, now: str, until: str | None) -> Items:
+    for handle, (applied, expires) in state.statuses.items():
+        if expires is not None:
+            item = {"handle": handle, "applied_at": applied, "expires_at": expires}
+            yield handle, shift(expires, rule.offset), item
+
+
+def _reviews(rule: ReminderRule, state: ProfileState, config: Config, now: str, until: str | None) -> Items:
+    for program, (level, since, review_at) in state.tiers.items():
+        if review_at is not None:
+            item = {"program": program, "handle": level, "since": since, "review_at": review_at}
+            yield program, shift(review_at, rule.offset), item
+
+
+def _items(rule: ReminderRule, state: ProfileState, config: Config, now: str, until: str | None) -> Items:
+    """(item key, due time, item) for each item of the reminder's kind."""
+    of = _OF.get(rule.of)
+    if of is not None:
+        return of(rule, state, config, now, until)
+    value = (state.snapshot or {}).get(rule.field or "")
+    return _profile_date(rule, value, config.programme.timezone)
+
+
+def _birthdays(rule: ReminderRule, state: ProfileState, config: Config, now: str, until: str | None) -> Items:
     """The next birthday on or after `today`, and the ones after it whose
     due time is at or before `until` (a long gap between events)."""
     birthday = (state.snapshot or {}).get("birthday")
@@ -146,7 +149,7 @@ def _birthdays(
         occurrence = next_birthday(occurrence + timedelta(days=1), birthday)
 
 
-def _profile_date(rule: ReminderRule, value: Any, timezone: str) -> Iterator[tuple[str, str, Any]]:
+def _profile_date(rule: ReminderRule, value: Any, timezone: str) -> Items:
     if not isinstance(value, str):
         return
     if len(value) == 10:  # a date: a local date, like a birthday (not yearly)
@@ -163,6 +166,15 @@ def _profile_date(rule: ReminderRule, value: Any, timezone: str) -> Iterator[tup
     except ValueError:
         return
     yield instant, shift(instant, rule.offset), value
+
+
+_OF: dict[str, Callable[[ReminderRule, ProfileState, Config, str, str | None], Items]] = {
+    "reward.expires_at": _rewards,
+    "benefit.expires_at": _benefits,
+    "status.expires_at": _statuses,
+    "tier.review_at": _reviews,
+    "profile.birthday": _birthdays,
+}
 
 
 def due_reminders(state: ProfileState, config: Config, now: str, until: str | None = None) -> list[Due]:

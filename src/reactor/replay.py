@@ -69,6 +69,10 @@ class ReplayStats:
     reaction_failures: int = 0
     limited_sends: int = 0
     ticks: int = 0
+    #: Events skipped because they occurred before their profile was deleted.
+    deleted_skipped: int = 0
+    #: Refunds whose `points.reverse` found no purchase to take back from.
+    reversals_unmatched: int = 0
     actions_by_type: dict[str, int] = field(default_factory=dict)
     #: reaction (or automation) id -> verdict -> count; see `reaction_counts`.
     verdicts: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -174,7 +178,10 @@ class Replay:
                 state = self.states.get(profile_id)
                 if state is not None and self._scheduled.get(profile_id) == next_expiry_at:
                     del self._scheduled[profile_id]
-                    self._apply(run_due(state, self.config, next_expiry_at), raw=b"", source={})
+                    outcome = run_due(state, self.config, next_expiry_at)
+                    if outcome.state is None:  # a deleted profile's marker, at its end
+                        del self.states[profile_id]
+                    self._apply(outcome, raw=b"", source={})
                 continue
             if next_tick is None:
                 break
@@ -210,6 +217,8 @@ class Replay:
     def _tick(self, automation_id: str, tick: str) -> None:
         self.stats.ticks += 1
         for profile_id in sorted(self.states):
+            if self.states[profile_id].deleted_at is not None:
+                continue  # a deleted profile's marker: not a profile
             event = schedule_event(automation_id, tick, profile_id)
             source = {"automation": automation_id, "tick": tick}
             raw = orjson.dumps(
@@ -224,7 +233,9 @@ class Replay:
         if outcome.state is None:
             self.states.pop(event.profile_id, None)
             self._scheduled.pop(event.profile_id, None)
-        if outcome.skipped is not None:
+        if outcome.skipped == "deleted_profile":
+            self.stats.deleted_skipped += 1
+        elif outcome.skipped is not None:
             self.stats.duplicates += 1
         self._apply(outcome, raw, source, event.profile_id)
 
@@ -259,10 +270,14 @@ class Replay:
             self.stats.reaction_failures += 1
             self.on_reject(self._failure_record(failure, raw, source))
         self.stats.limited_sends += outcome.limited_sends
+        self.stats.reversals_unmatched += outcome.unmatched_reversals
 
     @staticmethod
     def _failure_record(failure: ReactionFailure, raw: bytes, source: dict[str, Any]) -> dict[str, Any]:
-        return dead_letter(failure.error(), source, raw, failure.reaction_id)
+        # Time-driven work (an expiry, a review, a reminder) has no input line:
+        # its source is the profile and what came due.
+        where = source or {"profile_id": failure.profile_id, "event_id": failure.event_id}
+        return dead_letter(failure.error(), where, raw, failure.reaction_id)
 
     def summary(self) -> dict[str, Any]:
         stats = self.stats
@@ -275,7 +290,9 @@ class Replay:
             "reaction_failures": stats.reaction_failures,
             "limited_sends": stats.limited_sends,
             "automation_ticks": stats.ticks,
-            "profiles": len(self.states),
+            "profiles": sum(1 for s in self.states.values() if s.deleted_at is None),
+            "deleted_skipped": stats.deleted_skipped,
+            "reversals_unmatched": stats.reversals_unmatched,
             "clock": self.clock,
             "config_version": self.config.version,
             "reactions": stats.reaction_counts(),

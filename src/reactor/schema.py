@@ -150,9 +150,52 @@ _TRANSACTION = _object(
 )
 
 
-def context_shape() -> Shape:
-    """The shape of the context (CONTRACT §3 and §11): reactor's own keys,
-    beside the profile's fields, which are open."""
+_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "tier.changed": ("program", "tier", "previous", "reason"),
+    "status.applied": ("status", "reason"),
+    "status.removed": ("status", "reason"),
+    "achievement.level": ("achievement", "level"),
+    "reward.expired": ("reward",),
+}
+_NULL = "null here (only reactions on reactor's own events have one)"
+_REWARD = _object(
+    {
+        "id": STRING,
+        "amount": NUMBER,
+        "remaining": NUMBER,
+        "currency": STRING,
+        "issued_at": TIME,
+        "expires_at": TIME,
+    }
+)
+
+
+def _trigger(listens_to: Iterable[str] | None) -> Shape:
+    kinds = list(_TRIGGERS) if listens_to is None else [k for k in listens_to if k in _TRIGGERS]
+    if not kinds:
+        return Shape("scalar", what=_NULL)
+    fields = {name: ANY for kind in kinds for name in _TRIGGERS[kind]}
+    return _object(fields)
+
+
+def context_shape(
+    programs: Iterable[str] = (),
+    achievements: Iterable[str] = (),
+    kinds: Iterable[str] = ("tier", "reward"),
+    listens_to: Iterable[str] | None = None,
+    reminder: bool | None = None,
+) -> Shape:
+    """The shape of the context (CONTRACT §3, §7, §8 and §11): reactor's own
+    keys, beside the profile's fields, which are open. `listens_to` is the
+    event types of the reaction the rule belongs to (None: any, as for a
+    template), which say what `trigger` holds; `reminder` whether it is a
+    reminder's (None: either)."""
+    tier = _object({"handle": STRING, "name": STRING, "since": TIME, "review_at": TIME, "meta": OPEN})
+    reminder_shape = (
+        _object({"id": STRING, "of": STRING, "due_at": TIME, "item": ANY})
+        if reminder is not False
+        else Shape("scalar", what="null here (only reminders have one)")
+    )
     return _object(
         {
             "event": _object({"id": STRING, "type": STRING, "occurred_at": TIME}, "open"),
@@ -170,6 +213,17 @@ def context_shape() -> Shape:
             "tier_points_12m": NUMBER,
             "reward_balance": NUMBER,
             "aggregations": _AGGREGATIONS,
+            "points": _object({kind: NUMBER for kind in kinds}),
+            "rewards": _list_of(_REWARD, "a list of rewards"),
+            "tiers": _object({program: tier for program in programs}),
+            "tier_handle": STRING,
+            "achievements": _object(
+                {handle: _object({"total": NUMBER, "level": NUMBER}) for handle in achievements}
+            ),
+            "today": STRING,
+            "days_until_birthday": NUMBER,
+            "trigger": _trigger(listens_to),
+            "reminder": reminder_shape,
         },
         "near_misses",
         what="the context",
@@ -215,6 +269,8 @@ def check_path(path: Sequence[str], shape: Shape, within: str = "the context") -
             return None  # upstream's own field (or, at the root, a profile field)
         where = within if depth == 0 else f"`{_dotted(path[:depth])}`"
         hint = f" (did you mean `{_dotted([*path[:depth], near])}`?)" if near else ""
+        if depth == 0 and within == "the context":
+            hint += f"; a profile field of that name is `profile.{name}`"
         return f"`{here}` is not in {where}{hint}"
     return None
 

@@ -105,6 +105,7 @@ _KEYS: tuple[tuple[str, str], ...] = (
     ("locations", "l"),
     ("clock", "c"),
     ("partition", "pt"),
+    ("deleted_at", "dl"),
 )
 #: Logs, stored as their list of records.
 _LOGS: tuple[tuple[str, str], ...] = (("purchases", "pu"), ("tier_points", "tp"), ("seen_events", "e"))
@@ -197,6 +198,9 @@ class ProfileState:
     #: The input partition the worker saw this profile on (worker bookkeeping,
     #: so that time-driven work finds a partition's profiles after a restart).
     partition: int | None = None
+    #: Set on the marker a deleted profile leaves (CONTRACT §8): nothing else is
+    #: held, and events that occurred at or before it are skipped.
+    deleted_at: str | None = None
     #: The snapshot as rules see it, and the snapshot it was made from: not
     #: stored, made again only when the snapshot is replaced (see `profile`).
     _profile: tuple[Any, dict[str, Any]] | None = field(default=None, compare=False, repr=False)
@@ -257,6 +261,7 @@ class ProfileState:
             self.seen_events,
             self.clock,
             self.partition,
+            self.deleted_at,
             self._profile,
         )
 

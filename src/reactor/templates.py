@@ -533,10 +533,14 @@ _TEXTUAL = frozenset(
 _WIDTHS = frozenset({"batch", "center", "indent", "round", "slice", "truncate", "urlize", "wordwrap"})
 #: Filters that return a value they were given (or an item of it), building
 #: nothing: there is nothing to check (`min` and `max` walk, see _WALKING).
-_SELECTING = frozenset({"attr", "d", "default", "first", "last", "random"})
-#: Jinja filters left out: `pprint` prints Python reprs (and walks values in
-#: Python); `tojson` covers what a payload needs.
-_DROPPED_FILTERS = frozenset({"pprint"})
+_SELECTING = frozenset({"attr", "d", "default", "first", "last"})
+#: Jinja filters left out, and why: `pprint` prints Python reprs (and walks
+#: values in Python; `tojson` covers what a payload needs); `random` would make
+#: the same event give another payload in replay and on the worker.
+_DROPPED_FILTERS = {
+    "pprint": "it prints Python reprs): use `tojson`",
+    "random": "a payload must be the same in replay and on the worker): pick by a rule instead",
+}
 
 
 def _before_filter(name: str, value: Any, args: _Args, kwargs: _Kwargs, budget: _Budget) -> Any:
@@ -1211,7 +1215,7 @@ def _counted(iterable: nodes.Node) -> nodes.Expr:
 
 def _unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
     if kind == "filter" and name in _DROPPED_FILTERS:
-        return f"The filter {name!r} is not available in templates (it prints Python reprs): use `tojson`."
+        return f"The filter {name!r} is not available in templates ({_DROPPED_FILTERS[name]}."
     close = difflib.get_close_matches(name, list(known), n=1)
     return f"No {kind} named {name!r}." + (f" Did you mean {close[0]!r}?" if close else "")  # Jinja's words
 

@@ -143,3 +143,46 @@ def test_explain_needs_an_event_or_a_time(tmp_path):
     assert done.returncode == 2 and b"--event" in done.stderr
     done = explain(root, "--at", "2026-12-01T09:00:00Z")
     assert done.returncode == 2 and b"--profile" in done.stderr
+
+
+def test_reminders_due_by_a_time_are_explained(tmp_path):
+    root = write_config(
+        tmp_path / "cfg",
+        {
+            "reactions/r.yaml": """
+        reactions:
+          - {id: give, on: [transaction.created], actions: [{type: reward.create, amount: 10, currency: AUD, valid_for: 30d}]}
+        reminders:
+          - id: reward-expiring
+            of: reward.expires_at
+            before: 14d
+            when: {">=": [{"var": "reminder.item.remaining"}, 5]}
+            actions: [{type: tag.add, tag: use-it}]
+        """
+        },
+    )
+    history = tmp_path / "history.jsonl"
+    history.write_bytes(transaction(10, "p-1", at="2026-01-01T10:00:00Z") + b"\n")
+    # The reward expires 31 January 10:00; its reminder is due 17 January 10:00.
+    report = orjson.loads(
+        explain(
+            root, "--history", str(history), "--at", "2026-01-20T00:00:00Z", "--profile", "p-1", "--json"
+        ).stdout
+    )
+    (reminder,) = report["reminders"]
+    assert (reminder["id"], reminder["status"], reminder["due_at"]) == (
+        "reward-expiring",
+        "matched",
+        "2026-01-17T10:00:00Z",
+    )
+    assert reminder["when"]["children"][0] == {
+        "expression": {"var": "reminder.item.remaining"},
+        "value": 10.0,
+    }
+    assert [a["tag"] for a in reminder["actions"]] == ["use-it"]
+    early = orjson.loads(
+        explain(
+            root, "--history", str(history), "--at", "2026-01-10T00:00:00Z", "--profile", "p-1", "--json"
+        ).stdout
+    )
+    assert early["reminders"] == []  # not due yet

@@ -20,7 +20,7 @@ def test_validate_the_sample_configuration():
     done = reactor("validate")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(
-        "ok: 12 reactions, 1 automations, 5 statuses, 4 benefits, 5 targets, "
+        "ok: 12 reactions, 1 automations, 2 reminders, 5 statuses, 5 benefits, 7 targets, "
         "1 tier programs, 1 achievements, 3 point kinds"
     )
 

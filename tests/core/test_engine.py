@@ -106,9 +106,11 @@ def test_profile_deleted_forgets_everything_held(cfg):
         state,
         config,
     )
-    assert deleted.state is None and deleted.actions == ()
+    # A marker of the deletion is all that is left (CONTRACT §8), and downstream is told.
+    assert deleted.state is not None and deleted.state.deleted_at == "2026-11-21T00:00:00Z"
+    assert [a.type for a in deleted.actions] == ["profile.forget"]
     # A later event starts from nothing: the once-per-profile limit and spend are gone.
-    state, actions, _ = run(config, transaction(20, id="e3", at="2026-11-22T00:00:00Z"))
+    state, actions, _ = run(config, transaction(20, id="e3", at="2026-11-22T00:00:00Z"), state=deleted.state)
     assert brief(actions) == [("tag.add", {"tag": "first-purchase"})]
     assert state.spend_all == 20
 

@@ -19,8 +19,16 @@ SHAPE = context_shape()
             "aggregations.spend12m",
             "`aggregations.spend12m` is not in `aggregations` (did you mean `aggregations.spend_12m`?)",
         ),
-        ("aggregation.spend_12m", "`aggregation` is not in the context (did you mean `aggregations`?)"),
-        ("Aggregations.spend_12m", "`Aggregations` is not in the context (did you mean `aggregations`?)"),
+        (
+            "aggregation.spend_12m",
+            "`aggregation` is not in the context (did you mean `aggregations`?); "
+            "a profile field of that name is `profile.aggregation`",
+        ),
+        (
+            "Aggregations.spend_12m",
+            "`Aggregations` is not in the context (did you mean `aggregations`?); "
+            "a profile field of that name is `profile.Aggregations`",
+        ),
         (
             "transaction.totl",
             "`transaction.totl` is not in `transaction` (did you mean `transaction.total`?)",
@@ -38,7 +46,11 @@ SHAPE = context_shape()
             "statuses.0.handel",
             "`statuses.0.handel` is not in `statuses.0` (did you mean `statuses.0.handle`?)",
         ),
-        ("best_staus", "`best_staus` is not in the context (did you mean `best_status`?)"),
+        (
+            "best_staus",
+            "`best_staus` is not in the context (did you mean `best_status`?); "
+            "a profile field of that name is `profile.best_staus`",
+        ),
         ("now.day", "`now` is a time (RFC 3339 string): it has no field `day`"),
     ],
 )
@@ -61,6 +73,10 @@ def test_a_path_no_context_can_hold(path: str, message: str) -> None:
         "statuses.0.meta.portal_badge",
         "benefits.0.claimed_at",
         "best_customer_facing_status",
+        "trigger.tier",  # a template may be sent from any reaction
+        "points.reward",
+        "rewards.0.remaining",
+        "reminder.item.anything",
     ],
 )
 def test_paths_a_context_can_hold(path: str) -> None:
@@ -139,6 +155,38 @@ def test_inside_an_iterator_an_items_known_fields_are_checked():
     assert problems(reduce) == [
         ("/reduce/1/+/1/var", '`rnak` is not in an item of {"var":"statuses"} (did you mean `rank`?)'),
     ]
+
+
+def test_the_programme_in_the_shape():
+    shape = context_shape(programs=["loyalty"], achievements=["regular"], kinds=["tier", "reward", "action"])
+    assert check_path(["tiers", "loyalty", "handle"], shape) is None
+    assert check_path(["tiers", "loyality", "handle"], shape) == (
+        "`tiers.loyality` is not in `tiers` (did you mean `tiers.loyalty`?)"
+    )
+    assert (
+        check_path(["points", "actoin"], shape)
+        == "`points.actoin` is not in `points` (did you mean `points.action`?)"
+    )
+    assert check_path(["achievements", "regular", "levle"], shape) == (
+        "`achievements.regular.levle` is not in `achievements.regular` (did you mean `achievements.regular.level`?)"
+    )
+
+
+def test_trigger_and_reminder_as_the_rule_sees_them():
+    on_tier = context_shape(listens_to=["tier.changed"])
+    assert check_path(["trigger", "tier"], on_tier) is None
+    assert (
+        check_path(["trigger", "tir"], on_tier)
+        == "`trigger.tir` is not in `trigger` (did you mean `trigger.tier`?)"
+    )
+    on_profile = context_shape(listens_to=["profile.updated"], reminder=False)
+    assert check_path(["trigger", "tier"], on_profile) == (
+        "`trigger` is null here (only reactions on reactor's own events have one): it has no field `tier`"
+    )
+    assert check_path(["reminder", "due_at"], on_profile) == (
+        "`reminder` is null here (only reminders have one): it has no field `due_at`"
+    )
+    assert check_path(["reminder", "due_at"], context_shape(reminder=True)) is None
 
 
 def test_did_you_mean_prefers_a_case_slip():

@@ -73,6 +73,28 @@ def test_tier_welcome():
     ]
 
 
+def test_reward_expiring():
+    assert reads(bundled("reward-expiring.json.j2")) == [
+        (("email",), 2, True),
+        (("first_name",), 5, True),
+        (("reminder", "item", "remaining"), 6, False),
+        (("reminder", "item", "currency"), 6, False),
+        (("reminder", "item", "expires_at"), 7, False),
+        (("reward_balance",), 8, False),
+    ]
+
+
+def test_birthday():
+    assert reads(bundled("birthday.json.j2")) == [
+        (("email",), 2, True),
+        (("first_name",), 5, True),
+        (("reminder", "item"), 6, False),
+        (("days_until_birthday",), 7, False),
+        (("tier_handle",), 8, False),
+        (("benefits",), 9, False),  # `default` applies to `last`'s result
+    ]
+
+
 def test_the_inline_body_in_comms_yaml():
     targets = YAML(typ="safe").load((ROOT / "targets" / "comms.yaml").read_text())["targets"]
     (body,) = [target["body"] for target in targets if "body" in target]
@@ -87,7 +109,9 @@ def test_the_inline_body_in_comms_yaml():
 
 def test_every_bundled_template_is_covered():
     assert sorted(p.name for p in (ROOT / "targets" / "templates").glob("*.j2")) == [
+        "birthday.json.j2",
         "influencer-welcome.json.j2",
+        "reward-expiring.json.j2",
         "reward-issued.json.j2",
         "tier-welcome.json.j2",
         "vip-welcome.json.j2",

@@ -87,6 +87,11 @@ def test_templates_cannot_read_files_and_syntax_errors_name_the_line(source: str
             "{{ x | pprint }}",
             "The filter 'pprint' is not available in templates (it prints Python reprs): use `tojson`.",
         ),
+        (
+            "{{ [1, 2] | random }}",
+            "The filter 'random' is not available in templates (a payload must be the same in replay "
+            "and on the worker): pick by a rule instead.",
+        ),
         ("{% if x is defind %}{% endif %}", "No test named 'defind'. Did you mean 'defined'?"),
     ],
 )

@@ -1,0 +1,222 @@
+"""Reminders (CONTRACT §8): due times relative to a profile's own dates, once
+per profile, item and due time. Expected instants are worked out by hand
+(Sydney is UTC+11 until 3 a.m. on Sunday 5 April 2026, UTC+10 after)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reactor.config import load_config
+from reactor.engine import next_due, run_due
+from reactor.errors import ConfigError
+from reactor.state import ProfileState
+from support import profile_updated, run, transaction, write_config
+
+
+@pytest.fixture
+def cfg(tmp_path: Path):
+    counter = iter(range(1000))
+
+    def make(text: str):
+        return load_config(write_config(tmp_path / f"c{next(counter)}", {"reactions/r.yaml": text}))
+
+    return make
+
+
+REWARD = """
+reactions:
+  - id: give
+    on: [transaction.created]
+    actions: [{type: reward.create, amount: {"var": "transaction.total"}, currency: AUD, valid_for: 30d}]
+reminders:
+  - id: reward-expiring
+    of: reward.expires_at
+    before: 14d
+    actions: [{type: tag.add, tag: reminded}]
+"""
+
+
+def test_a_reward_reminder_fires_at_its_due_time_once(cfg):
+    config = cfg(REWARD)
+    state, actions, _ = run(config, transaction(10, at="2026-01-01T10:00:00Z"))
+    reward_id = actions[0]["id"]
+    # Expires 31 January 10:00; 14 days before: 17 January 10:00.
+    assert next_due(state, config) == "2026-01-17T10:00:00Z"
+    outcome = run_due(state, config, "2026-01-20T00:00:00Z")
+    (tag,) = [a.as_dict() for a in outcome.actions]
+    assert tag["at"] == "2026-01-17T10:00:00Z" and tag["reaction_id"] == "reward-expiring"
+    assert tag["event_id"] == f"reward-expiring@{reward_id}@2026-01-17T10:00:00Z"
+    # Once: again later, and after the state went through the changelog, nothing.
+    again = run_due(outcome.state, config, "2026-01-25T00:00:00Z")
+    assert again.actions == ()
+    stored = ProfileState.from_json(outcome.state.to_json())
+    assert run_due(stored, config, "2026-01-25T00:00:00Z").actions == ()
+    # The next due time is the reward's own expiry now.
+    assert next_due(outcome.state, config) == "2026-01-31T10:00:00Z"
+
+
+def test_a_due_time_already_past_when_the_item_appears_fires_at_once(cfg):
+    config = cfg(REWARD.replace("valid_for: 30d", "valid_for: 10d"))
+    _, actions, _ = run(config, transaction(10, id="e1", at="2026-01-01T10:00:00Z"))
+    # Expires 11 January; due 14 days before, 28 December: already past. It fires
+    # at the event that issued the reward, at its time.
+    reward, tag = actions
+    assert tag["type"] == "tag.add" and tag["at"] == "2026-01-01T10:00:00Z"
+    assert tag["event_id"] == f"reward-expiring@{reward['id']}@2025-12-28T10:00:00Z"
+
+
+def test_the_context_holds_the_reminder_and_its_item(cfg):
+    config = cfg(
+        REWARD.replace(
+            "actions: [{type: tag.add, tag: reminded}]",
+            """actions:
+      - {type: points.award, kind: reward, points: {"var": "reminder.item.remaining"}}
+      - {type: filter, when: {"==": [{"var": "reminder.due_at"}, "2026-01-17T10:00:00Z"]}}
+      - {type: tag.add, tag: right-due}""",
+        )
+    )
+    state, _, _ = run(config, transaction(25, at="2026-01-01T10:00:00Z"))
+    got = [
+        (a.type, a.fields.get("points") or a.fields.get("tag"))
+        for a in run_due(state, config, "2026-02-01T00:00:00Z").actions
+    ]
+    assert got[:2] == [("points.award", 25), ("tag.add", "right-due")]
+
+
+def test_an_item_gone_by_its_due_time_does_not_fire(cfg):
+    config = cfg("""
+    statuses:
+      - {handle: trial, name: Trial, rank: 1, default_duration: 30d}
+    reactions:
+      - {id: start, on: [profile.updated], when: {"!": {"var": "stop"}}, actions: [{type: status.apply, status: trial}]}
+      - {id: stop, on: [profile.updated], when: {"var": "stop"}, actions: [{type: status.remove, status: trial}]}
+    reminders:
+      - {id: trial-ending, of: status.expires_at, before: 3d, actions: [{type: tag.add, tag: ending}]}
+    """)
+    # The trial would end 31 January (due 28 January); it is removed on 10 January.
+    state, actions, _ = run(
+        config,
+        profile_updated(at="2026-01-01T00:00:00Z"),
+        profile_updated(stop=True, at="2026-01-10T00:00:00Z"),
+    )
+    assert [a["type"] for a in actions] == ["status.apply", "status.remove"]
+    assert run_due(state, config, "2026-03-01T00:00:00Z").actions == ()
+
+
+BIRTHDAY = """
+programme: {timezone: Australia/Sydney}
+reminders:
+  - id: birthday-week
+    of: profile.birthday
+    before: 7d
+    at: "09:00"
+    actions: [{type: points.award, kind: reward, points: 1}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("birthday", "due"),
+    [
+        ("1990-04-10", "2026-04-02T22:00:00Z"),  # 3 April 09:00 in daylight saving time (UTC+11)
+        (
+            "1990-04-14",
+            "2026-04-06T23:00:00Z",
+        ),  # 7 April 09:00 in standard time (UTC+10): an hour later in UTC
+    ],
+)
+def test_a_birthday_reminder_is_at_local_time_across_a_daylight_saving_change(cfg, birthday, due):
+    config = cfg(BIRTHDAY)
+    state, _, _ = run(config, profile_updated(birthday=birthday, at="2026-03-01T00:00:00Z"))
+    assert next_due(state, config) == due
+    (award,) = run_due(state, config, "2026-05-01T00:00:00Z").actions
+    assert award.at == due and award.event_id == f"birthday-week@2026-{birthday[5:]}@{due}"
+
+
+def test_a_29_february_birthday_counts_as_28_february_in_other_years(cfg):
+    config = cfg(BIRTHDAY)
+    state, _, _ = run(config, profile_updated(birthday="1992-02-29", at="2026-03-10T00:00:00Z"))
+    # Next: 28 February 2027; a week before, 21 February 09:00 Sydney (UTC+11) = 20 February 22:00 UTC.
+    assert next_due(state, config) == "2027-02-20T22:00:00Z"
+    outcome = run_due(state, config, "2028-03-01T00:00:00Z")
+    # And a year later the leap year's own 29 February: 22 February 2028 09:00 = 21 February 22:00 UTC.
+    assert [a.event_id for a in outcome.actions] == [
+        "birthday-week@2027-02-28@2027-02-20T22:00:00Z",
+        "birthday-week@2028-02-29@2028-02-21T22:00:00Z",
+    ]
+
+
+def test_a_birthday_within_the_week_when_the_profile_first_appears_fires_at_once(cfg):
+    config = cfg(BIRTHDAY)
+    _, actions, _ = run(config, profile_updated(birthday="1980-03-05", at="2026-03-01T00:00:00Z"))
+    (award,) = actions
+    # Due 26 February (09:00 Sydney = 25 February 22:00 UTC), already past: now, once.
+    assert award["at"] == "2026-03-01T00:00:00Z"
+    assert award["event_id"] == "birthday-week@2026-03-05@2026-02-25T22:00:00Z"
+
+
+def test_a_reminder_whose_when_is_false_at_its_due_time_is_not_tried_again(cfg):
+    config = cfg(
+        BIRTHDAY.replace('at: "09:00"', 'at: "09:00"\n    when: {"var": "attributes.comms.email_opt_in"}')
+    )
+    state, _, _ = run(
+        config,
+        profile_updated(
+            birthday="1990-06-20", attributes={"comms": {"email_opt_in": False}}, at="2026-05-01T00:00:00Z"
+        ),
+    )
+    passed = run_due(state, config, "2026-06-15T00:00:00Z")  # due 13 June: not opted in then
+    assert passed.actions == ()
+    _, later, _ = run(
+        config,
+        profile_updated(
+            birthday="1990-06-20", attributes={"comms": {"email_opt_in": True}}, at="2026-06-16T00:00:00Z"
+        ),
+        state=passed.state,
+    )
+    assert later == []
+
+
+def test_tier_review_and_profile_date_reminders(cfg):
+    config = cfg("""
+    tiers:
+      - program: loyalty
+        measure: spend_12m
+        review_after: 365d
+        levels:
+          - {handle: member, name: Member, attain: 0}
+          - {handle: gold, name: Gold, attain: 100}
+    reminders:
+      - {id: review-soon, of: tier.review_at, before: 30d, actions: [{type: tag.add, tag: review-soon}]}
+      - {id: anniversary, of: profile.joined_on, after: 0d, at: "12:00", actions: [{type: tag.add, tag: anniversary}]}
+    """)
+    state, _, _ = run(
+        config,
+        profile_updated(joined_on="2026-06-01", at="2026-01-01T00:00:00Z"),
+        transaction(150, at="2026-01-10T00:00:00Z"),  # gold, reviewed 10 January 2027
+    )
+    outcome = run_due(state, config, "2027-01-01T00:00:00Z")
+    assert [(a.fields["tag"], a.at, a.event_id) for a in outcome.actions] == [
+        ("anniversary", "2026-06-01T12:00:00Z", "anniversary@2026-06-01@2026-06-01T12:00:00Z"),
+        ("review-soon", "2026-12-11T00:00:00Z", "review-soon@loyalty@2026-12-11T00:00:00Z"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reminder", "fragment"),
+    [
+        (
+            "{id: r, of: reward.expire_at, before: 1d",
+            "unknown `of` 'reward.expire_at' (did you mean 'reward.expires_at'?)",
+        ),
+        ("{id: r, of: reward.expires_at", "exactly one of `before` or `after`"),
+        ("{id: r, of: reward.expires_at, before: 1d, after: 2d", "exactly one of `before` or `after`"),
+        ("{id: r, of: profile.birthday, before: 1d, at: 9am", 'is not a time of day such as "09:00"'),
+        ('{id: r, of: profile.birthday, before: 1d, at: "25:00"', "00:00 to 23:59"),
+    ],
+)
+def test_validate_checks_reminders(cfg, reminder, fragment):
+    with pytest.raises(ConfigError) as raised:
+        cfg(f"reminders:\n  - {reminder}, actions: [{{type: tag.add, tag: x}}]}}\n")
+    assert any(fragment in issue.message for issue in raised.value.issues), raised.value.issues
