@@ -160,10 +160,12 @@ def conditions(rng: random.Random, event_type: str, k: int) -> tuple[Any, bool]:
     return shapes[k % len(shapes)]
 
 
-def write_config(root: Path, reactions: int, rng: random.Random) -> Config:
+def write_config(root: Path, reactions: int, rng: random.Random, reminders: bool = False) -> Config:
     (root / "reactions").mkdir(parents=True)
     (root / "targets").mkdir()
     (root / "reactions" / "catalog.yaml").write_text(CATALOG)
+    if reminders:
+        (root / "reactions" / "reminders.yaml").write_text(REMINDERS)
     rules = []
     for i in range(reactions):
         event_type = "transaction.created" if i % 2 == 0 else "profile.updated"
@@ -202,6 +204,28 @@ def write_config(root: Path, reactions: int, rng: random.Random) -> Config:
     return load_config(root)
 
 
+def _birthday(pid: str) -> str:
+    """A birthday from the profile id (no draw from the generator's random stream)."""
+    n = int(pid.split("-")[1])
+    return f"19{70 + n % 30}-{1 + n % 12:02d}-{1 + n % 28:02d}"
+
+
+REMINDERS = """
+programme: {timezone: Australia/Sydney}
+reminders:
+  - id: birthday-week
+    of: profile.birthday
+    before: 7d
+    at: "09:00"
+    when: {"!": {"in": ["no-comms", {"var": "flattened_tags"}]}}
+    actions: [{type: benefit.create, benefit: gift}]
+  - id: gift-expiring
+    of: benefit.expires_at
+    before: 3d
+    actions: [{type: target.send, target: hook}]
+"""
+
+
 def generate_events(count: int, profiles: int, rng: random.Random, skewed: bool = False) -> list[bytes]:
     """`count` events over one year for `profiles` profiles: spread evenly
     (uniform), or `skewed` as real customer bases are, a Pareto spread where
@@ -224,6 +248,7 @@ def generate_events(count: int, profiles: int, rng: random.Random, skewed: bool 
                     "id": pid,
                     "first_name": "Ava",
                     "email": f"{pid}@example.com",
+                    "birthday": _birthday(pid),
                     "tags": rng.sample([f"tag-{i}" for i in range(40)] + ["no-comms"], rng.randint(0, 4)),
                     "identities": [{"handle": "instagram", "identifier": pid, "followers": followers[pid]}],
                     "attributes": {"comms": {"email_opt_in": rng.random() < 0.7}, "custom": {"tier": "gold"}},
@@ -411,12 +436,18 @@ def main() -> None:
     rng = random.Random(42)
     with tempfile.TemporaryDirectory() as tmp:
         config = write_config(Path(tmp), args.reactions, rng)
+    with tempfile.TemporaryDirectory() as tmp:
+        with_reminders = write_config(Path(tmp), args.reactions, random.Random(42), reminders=True)
     lines = generate_events(args.events, args.profiles, rng)
     skewed_lines = generate_events(args.events, args.profiles, random.Random(43), skewed=True)
-    # Uniform and skewed taken in turns, so that both meet the same machine.
-    rounds = [(time_reactor(config, lines), time_reactor(config, skewed_lines)) for _ in range(args.rounds)]
-    reactor_time, actions = min(uniform for uniform, _ in rounds)
-    skewed_time = min(skewed for _, (skewed, _) in rounds)
+    # Uniform, skewed and with reminders taken in turns, so that all meet the same machine.
+    rounds = [
+        (time_reactor(config, lines), time_reactor(config, skewed_lines), time_reactor(with_reminders, lines))
+        for _ in range(args.rounds)
+    ]
+    reactor_time, actions = min(uniform for uniform, _, _ in rounds)
+    skewed_time = min(skewed for _, (skewed, _), _ in rounds)
+    reminders_time, reminder_actions = min(reminded for _, _, reminded in rounds)
     if args.pipeline_only:  # the child run of `compiled_pipeline`
         import reactor.engine
 
@@ -465,6 +496,10 @@ def main() -> None:
     print(
         f"    the same, skewed (Pareto: busiest profile {busiest:,} events) {rate(skewed_time):>7,.0f}  ({build})"
     )
+    print(
+        f"    the same, with 2 reminders (birthday, benefit)     {rate(reminders_time):>10,.0f}  "
+        f"({reminder_actions - actions:+,} actions)"
+    )
     if compiled is not None:
         print(f"    the same, compiled with mypyc (REACTOR_COMPILE=1)   {rate(compiled[0]):>10,.0f}")
         print(f"    the same, compiled, skewed                          {rate(compiled[2]):>10,.0f}")
@@ -487,6 +522,11 @@ def main() -> None:
         f"{qubit_rules / datalogic_batches:.1f}x batched  (goal >= 10x)"
     )
     print(f"    reactor / orjson floor              {orjson_time / reactor_time:>6.3f}")
+    reminders_ratio = reactor_time / reminders_time
+    print(
+        f"    with reminders / without            {reminders_ratio:>6.2f}  "
+        f"(goal >= 0.9: {'met' if reminders_ratio >= 0.9 else 'not met'})"
+    )
     skew_ratio = reactor_time / skewed_time
     print(
         f"    skewed / uniform                    {skew_ratio:>6.2f}  "

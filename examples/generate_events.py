@@ -255,6 +255,24 @@ transaction_event(
     "p-043", day(9, 15), -200.0, store=STORES[2], original_id=doubled["data"]["transaction"]["id"]
 )
 
+# The customer lifecycle (CONTRACT §8), after the stories above so they keep their ids.
+
+
+def redemption_event(pid: str, at: datetime, kind: str, **data: object) -> dict:
+    event = {"id": next_id(), "type": kind, "occurred_at": ts(at), "profile_id": pid, "data": data}
+    events.append(event)
+    return event
+
+
+# p-006 spends $15 of the $20 reward he got on 2 July (it runs out on 30 September).
+redemption_event(
+    "p-006", day(7, 20, 14), "reward.redeemed", redemption_id="rd-0001", amount=15.0, currency="AUD"
+)
+# p-041 spends 5,000 of the reward points from her Platinum order.
+redemption_event("p-041", day(7, 1, 12), "points.redeemed", redemption_id="rd-0002", points=5000)
+# p-001 claims the welcome gift her Influencer status brought on 15 June.
+redemption_event("p-001", day(6, 20, 12), "benefit.claimed", claim_id="cl-0001", benefit="welcome-gift")
+
 events.sort(key=lambda e: (e["occurred_at"], e["id"]))
 for event in events:
     sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")

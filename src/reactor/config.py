@@ -33,7 +33,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from reactor.achievements import Achievement
 from reactor.context import PARTS
 from reactor.errors import ConfigError, ConfigIssue
-from reactor.events import DERIVED_TYPES, PROFILE_UPDATED, TRANSACTION_CREATED
+from reactor.events import DERIVED_TYPES, PROFILE_UPDATED, REDEMPTION_TYPES, TRANSACTION_CREATED
 from reactor.ledger import BUILT_IN_KINDS
 from reactor.reminders import ReminderRule
 from reactor.rules import (
@@ -842,7 +842,7 @@ def load_config(root: str | os.PathLike[str]) -> Config:
     statuses = {k: i.spec for k, i in compiler.by_section["statuses"].items()}
     by_type = {
         event_type: _by_priority(r for r in reactions.values() if r.enabled and event_type in r.on)
-        for event_type in (PROFILE_UPDATED, TRANSACTION_CREATED, *DERIVED_TYPES)
+        for event_type in (PROFILE_UPDATED, TRANSACTION_CREATED, *REDEMPTION_TYPES, *DERIVED_TYPES)
     }
     return Config(
         root=Path(root),

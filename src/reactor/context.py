@@ -12,6 +12,7 @@ gets the full context.
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from reactor.actions import round_points
 from reactor.clock import whole_days
-from reactor.events import DERIVED_TYPES, REMINDER, TRANSACTION_CREATED, Event
+from reactor.events import DERIVED_TYPES, REDEMPTION_TYPES, REMINDER, TRANSACTION_CREATED, Event
 from reactor.state import ProfileState
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def active_statuses(state: ProfileState, config: Config, now: str) -> list[dict[
     return out
 
 
+@functools.lru_cache(maxsize=4096)  # one event asks several times (context, reminders)
 def local_date(now: str, timezone: str) -> date:
     """The programme-local date of a canonical instant."""
     moment = datetime.fromisoformat(now)
@@ -224,8 +226,14 @@ class ContextView:
         now = self.now
         return {
             "benefits": [
-                {"benefit": b, "issued_at": issued, "expires_at": expires, "granted_by": granted}
-                for b, issued, expires, granted, *_ in self.state.benefits
+                {
+                    "benefit": b,
+                    "issued_at": issued,
+                    "expires_at": expires,
+                    "granted_by": granted,
+                    "claimed_at": claimed,
+                }
+                for b, issued, expires, granted, _, claimed in self.state.benefits
                 if expires is None or expires > now
             ]
         }
@@ -300,6 +308,10 @@ class ContextView:
         event = self.event
         return {"trigger": event.data.get("trigger") if event.type in DERIVED_TYPES else None}
 
+    def _redemption(self) -> dict[str, Any]:
+        event = self.event
+        return {"redemption": event.data if event.type in REDEMPTION_TYPES else None}
+
     def _reminder(self) -> dict[str, Any]:
         event = self.event
         return {"reminder": event.data.get("reminder") if event.type == REMINDER else None}
@@ -334,6 +346,7 @@ _COMPUTED: dict[str, Callable[[ContextView], dict[str, Any]]] = {
     "days_until_birthday": ContextView._today,
     "trigger": ContextView._trigger,
     "reminder": ContextView._reminder,
+    "redemption": ContextView._redemption,
 }
 #: Reactor's own keys, in the order they are listed in CONTRACT §3.
 ROOT_KEYS = (
@@ -361,6 +374,7 @@ ROOT_KEYS = (
     "days_until_birthday",
     "trigger",
     "reminder",
+    "redemption",
 )
 
 

@@ -51,6 +51,7 @@ from reactor.events import (
     TRANSACTION_CREATED,
     Event,
 )
+from reactor.redemptions import REDEEM, Rejected
 from reactor.reminders import Due, due_reminders
 from reactor.rules import ConditionBatch, ContextData
 from reactor.specs import StatusSpec
@@ -83,8 +84,10 @@ _REMEMBER_REMINDERS = timedelta(days=400)
 class Outcome:
     """What one call to the core decided.
 
-    `state` is None when the profile must be forgotten (`profile.deleted`):
-    a transport deletes what it holds for it (a tombstone in the changelog).
+    `state` is None when the profile must be forgotten (a deleted profile's
+    marker at its end): a transport deletes what it holds for it (a tombstone
+    in the changelog); or when nothing was held and nothing is (a rejected
+    redemption for a profile never seen).
     `skipped` says why an event did nothing (`duplicate_event`,
     `duplicate_transaction`).
 
@@ -105,6 +108,9 @@ class Outcome:
     verdicts: tuple[tuple[str, str], ...] = ()
     limited_targets: tuple[str, ...] = ()
     unmatched_reversals: int = 0
+    #: A redemption that could not be done (`{code, message, path}`): the
+    #: event is invalid input, to dead-letter; nothing changed (CONTRACT §8).
+    rejected: dict[str, str] | None = None
 
     @property
     def limited_sends(self) -> int:
@@ -707,6 +713,7 @@ def process(
     Never mutates `state`: the returned `Outcome.state` is a new object, which
     shares with `state` the fields this event did not change.
     """
+    given = state
     if state is not None and state.deleted_at is not None:
         if event.type == SCHEDULE or event.occurred_at <= state.deleted_at:
             # Late (or an automation tick): it cannot bring a forgotten profile back.
@@ -721,6 +728,9 @@ def process(
     run = Run(event, current, config, observe)
     run_due_work(run, event.occurred_at)
     current.advance_clock(event.occurred_at, dedupe)
+    # What reminders are about, as it stands: the fields are replaced (never
+    # changed in place) when a step changes them, so `is` says if one did.
+    items_before = (current.rewards, current.benefits, current.statuses, current.tiers, current.snapshot)
     if event.type == PROFILE_DEPERSONALISED:
         return _depersonalise(run, event)
     if event.type == PROFILE_UPDATED:
@@ -728,6 +738,11 @@ def process(
     elif event.type == TRANSACTION_CREATED and not run.take_transaction(event.data["transaction"]):
         current.remember_event(event.id, event.occurred_at)
         return Outcome(state=current, actions=tuple(run.actions), skipped="duplicate_transaction")
+    elif event.type in REDEEM:
+        try:
+            REDEEM[event.type](run, event)
+        except Rejected as exc:
+            return Outcome(state=given, rejected=exc.as_dict())
     run.join_programs()
     if event.type == SCHEDULE:
         automation = config.automations.get(event.data["automation"])
@@ -737,7 +752,9 @@ def process(
         run.run_reactions(event.type)
         run.state.remember_event(event.id, event.occurred_at)
     run.check_attain()
-    run.fire_reminders(event.occurred_at)
+    items_after = (current.rewards, current.benefits, current.statuses, current.tiers, current.snapshot)
+    if any(a is not b for a, b in zip(items_before, items_after, strict=True)):
+        run.fire_reminders(event.occurred_at)  # an item that appeared after its reminder's due time
     run.keep_earned()
     return run.outcome()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, NotRequired
 
-from pydantic import AfterValidator, ConfigDict, StringConstraints, TypeAdapter, with_config
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 from reactor.clock import normalize_instant
@@ -90,10 +90,52 @@ class _TransactionEvent(_Envelope):
     data: _TransactionData  # type: ignore[misc]
 
 
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+WholePositive = Annotated[int, Field(gt=0, le=2**53)]
+
+
+@with_config(_STRICT)
+class _RewardRedeemed(TypedDict):
+    redemption_id: Text
+    amount: Positive
+    currency: NotRequired[Text | None]
+
+
+@with_config(_STRICT)
+class _PointsRedeemed(TypedDict):
+    redemption_id: Text
+    points: WholePositive
+    kind: NotRequired[Text | None]
+
+
+@with_config(_STRICT)
+class _BenefitClaimed(TypedDict):
+    claim_id: Text
+    benefit: Text
+
+
+@with_config(_STRICT)
+class _RewardRedeemedEvent(_Envelope):
+    data: _RewardRedeemed  # type: ignore[misc]
+
+
+@with_config(_STRICT)
+class _PointsRedeemedEvent(_Envelope):
+    data: _PointsRedeemed  # type: ignore[misc]
+
+
+@with_config(_STRICT)
+class _BenefitClaimedEvent(_Envelope):
+    data: _BenefitClaimed  # type: ignore[misc]
+
+
 #: Checks any event's envelope (`data` only as an object).
 ENVELOPE: TypeAdapter[Any] = TypeAdapter(_Envelope)
 #: Checks a whole event of each type whose `data` has a shape.
 BY_TYPE: dict[str, TypeAdapter[Any]] = {
     "profile.updated": TypeAdapter(_ProfileEvent),
     "transaction.created": TypeAdapter(_TransactionEvent),
+    "reward.redeemed": TypeAdapter(_RewardRedeemedEvent),
+    "points.redeemed": TypeAdapter(_PointsRedeemedEvent),
+    "benefit.claimed": TypeAdapter(_BenefitClaimedEvent),
 }

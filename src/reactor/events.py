@@ -22,6 +22,7 @@ __all__ = [
     "PROFILE_DELETED",
     "PROFILE_DEPERSONALISED",
     "PROFILE_UPDATED",
+    "REDEMPTION_TYPES",
     "REMINDER",
     "SCHEDULE",
     "TRANSACTION_CREATED",
@@ -37,7 +38,15 @@ PROFILE_DEPERSONALISED: Final = "profile.depersonalised"
 SCHEDULE: Final = "schedule"
 #: The type of the synthetic event a reminder runs with; never read from input.
 REMINDER: Final = "reminder"
-EVENT_TYPES: Final = (PROFILE_UPDATED, TRANSACTION_CREATED, PROFILE_DELETED, PROFILE_DEPERSONALISED)
+#: Upstream's redemptions (CONTRACT §8): on their own input topic in the worker.
+REDEMPTION_TYPES: Final = ("reward.redeemed", "points.redeemed", "benefit.claimed")
+EVENT_TYPES: Final = (
+    PROFILE_UPDATED,
+    TRANSACTION_CREATED,
+    PROFILE_DELETED,
+    PROFILE_DEPERSONALISED,
+    *REDEMPTION_TYPES,
+)
 #: Reactor's own events, raised inside `process` (CONTRACT §7): reactions may
 #: listen to them; they never come from input.
 DERIVED_TYPES: Final = (
@@ -102,6 +111,8 @@ def _invalid(error: ValidationError) -> InvalidEvent:
         return InvalidEvent(f"`{path}`: {reason}", code="invalid_value", path=path)
     if kind == "string_too_short":
         return InvalidEvent(f"`{path}` must not be empty", code="invalid_value", path=path)
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"):
+        return InvalidEvent(f"`{path}`: {first['msg']}", code="invalid_value", path=path)
     expected = _EXPECTED.get(kind, "of another type")
     got = _json_kind(first.get("input"))
     return InvalidEvent(f"`{path}` must be {expected}, not {got}", code="wrong_type", path=path)

@@ -21,6 +21,7 @@ Every other time is shifted by the exact duration, in UTC.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -77,6 +78,7 @@ def _local(day: date, at: str | None, timezone: str) -> str:
     return format_instant(moment)
 
 
+@functools.lru_cache(maxsize=8192)  # birthdays of one day, asked for event after event
 def _on_local_days(day: date, rule: ReminderRule, timezone: str) -> str:
     days = rule.offset.days if not rule.offset.seconds else 0
     due_day = day + timedelta(days=days)

@@ -230,6 +230,10 @@ class Replay:
 
     def _run(self, event: Event, raw: bytes, source: dict[str, Any]) -> None:
         outcome = process(event, self.states.get(event.profile_id), self.config)
+        if outcome.rejected is not None:  # a redemption that cannot be done: invalid input
+            self.stats.rejected += 1
+            self.on_reject(dead_letter(outcome.rejected, source, raw))
+            return
         if outcome.state is None:
             self.states.pop(event.profile_id, None)
             self._scheduled.pop(event.profile_id, None)

@@ -387,8 +387,8 @@ class ConditionBatch:
 
 def compile_batch(conditions: Sequence[Condition | None]) -> ConditionBatch:
     """One batch of already-checked conditions, in order."""
-    sources = [True if c is None else c.logic for c in conditions]
-    compiled = _ENGINE.compile(sources)
+    sources = [True if c is None else c.source for c in conditions]  # as written
+    compiled = _ENGINE.compile([True if c is None else c.logic for c in conditions])
     always = all(c is None for c in conditions)
     return ConditionBatch(len(sources), compiled, _top_level_reads(compiled), tuple(sources), always)
 

@@ -132,7 +132,7 @@ _STATUS = _object(
 )
 _BENEFIT = _object(
     {"benefit": STRING, "issued_at": TIME, "expires_at": TIME, "granted_by": STRING, "claimed_at": TIME}
-)
+)  # (`claimed_at`: CONTRACT §8)
 _TRANSACTION = _object(
     {
         "id": STRING,
@@ -176,6 +176,20 @@ def _trigger(listens_to: Iterable[str] | None) -> Shape:
         return Shape("scalar", what=_NULL)
     fields = {name: ANY for kind in kinds for name in _TRIGGERS[kind]}
     return _object(fields)
+
+
+_REDEMPTIONS: dict[str, tuple[str, ...]] = {
+    "reward.redeemed": ("redemption_id", "amount", "currency"),
+    "points.redeemed": ("redemption_id", "points", "kind"),
+    "benefit.claimed": ("claim_id", "benefit"),
+}
+
+
+def _redemption(listens_to: Iterable[str] | None) -> Shape:
+    kinds = list(_REDEMPTIONS) if listens_to is None else [k for k in listens_to if k in _REDEMPTIONS]
+    if not kinds:
+        return Shape("scalar", what="null here (only reactions on redemptions have one)")
+    return _object({name: ANY for kind in kinds for name in _REDEMPTIONS[kind]}, "open")
 
 
 def context_shape(
@@ -224,6 +238,7 @@ def context_shape(
             "days_until_birthday": NUMBER,
             "trigger": _trigger(listens_to),
             "reminder": reminder_shape,
+            "redemption": _redemption(listens_to),
         },
         "near_misses",
         what="the context",

@@ -212,6 +212,9 @@ class ReactionSpec(RuleSpec):
                 "status.removed",
                 "achievement.level",
                 "reward.expired",
+                "reward.redeemed",
+                "points.redeemed",
+                "benefit.claimed",
             ]
         ],
         Field(min_length=1),

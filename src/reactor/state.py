@@ -108,7 +108,12 @@ _KEYS: tuple[tuple[str, str], ...] = (
     ("deleted_at", "dl"),
 )
 #: Logs, stored as their list of records.
-_LOGS: tuple[tuple[str, str], ...] = (("purchases", "pu"), ("tier_points", "tp"), ("seen_events", "e"))
+_LOGS: tuple[tuple[str, str], ...] = (
+    ("purchases", "pu"),
+    ("tier_points", "tp"),
+    ("seen_events", "e"),
+    ("redemptions", "rd"),
+)
 
 
 def _purchases(columns: dict[str, Any] | None = None) -> Log:
@@ -137,6 +142,7 @@ _MAKE_LOG: dict[str, Callable[[dict[str, Any]], Log]] = {
     "purchases": _purchases,
     "tier_points": _tier_points,
     "seen_events": _seen_events,
+    "redemptions": _seen_events,  # [at, redemption or claim id], keyed by id
 }
 
 
@@ -194,6 +200,8 @@ class ProfileState:
     last_spend_at: str | None = None
     locations: list[str] = field(default_factory=list)
     seen_events: Log = field(default_factory=_seen_events)
+    #: `redemption_id`s and `claim_id`s seen, kept 365 days (CONTRACT §8).
+    redemptions: Log = field(default_factory=_seen_events)
     clock: str | None = None
     #: The input partition the worker saw this profile on (worker bookkeeping,
     #: so that time-driven work finds a partition's profiles after a restart).
@@ -259,6 +267,7 @@ class ProfileState:
             self.last_spend_at,
             self.locations,
             self.seen_events,
+            self.redemptions,
             self.clock,
             self.partition,
             self.deleted_at,
@@ -296,6 +305,11 @@ class ProfileState:
         events = self.seen_events.view()
         events.append([seconds(at), event_id])
         self.seen_events = events
+
+    def remember_redemption(self, identity: str, at: int) -> None:
+        redemptions = self.redemptions.view()
+        redemptions.append([at, identity])
+        self.redemptions = redemptions
 
     def seen_transaction(self, key: str) -> bool:
         return key in self.purchases
@@ -365,6 +379,11 @@ class ProfileState:
             tier_points = self.tier_points.view()
             tier_points.expire(cutoff)
             self.tier_points = tier_points
+        first = self.redemptions.first()
+        if first is not None and first[0] <= cutoff:
+            redemptions = self.redemptions.view()
+            redemptions.expire(cutoff)
+            self.redemptions = redemptions
         first = self.seen_events.first()
         if first is not None:
             forget = clock - int(dedupe_window.total_seconds())

@@ -193,3 +193,28 @@ def test_usage_and_config_errors_exit_2_and_1(tmp_path):
     done = reactor("replay", "--config", str(root), str(EXAMPLES))
     assert done.returncode == 1
     assert b"reactions/a.yaml:2:" in done.stderr
+
+
+def test_the_lifecycle_stories_in_the_examples(example_run):
+    """Redemptions, a claim, reminders and a deletion (CONTRACT §8) as
+    examples/events.jsonl acts them out (examples/generate_events.py)."""
+    actions, _, _ = example_run
+    # p-006 spends $15 of his $20 reward of 2 July (its id is that reward.create's).
+    (reward,) = [a for a in of(actions, "p-006", "reward.create") if a["at"].startswith("2026-07-02")]
+    (redeem,) = of(actions, "p-006", "reward.redeem")
+    assert redeem["consumed"] == [{"reward": reward["id"], "amount": 15.0}]
+    # p-041 spends 5,000 of her 26,000 reward points.
+    (spent,) = [a for a in of(actions, "p-041", "points.award") if a.get("redemption_id")]
+    assert (spent["points"], spent["balance"]) == (-5000, 21000)
+    # p-001 claims the welcome gift Influencer brought her on 15 June.
+    (gift,) = [a for a in of(actions, "p-001", "benefit.create") if a["benefit"] == "welcome-gift"]
+    (claim,) = of(actions, "p-001", "benefit.claim")
+    assert claim["instance"] == gift["id"]
+    # p-012 asked to be forgotten on 1 September: downstream is told, once.
+    assert [a["at"][:10] for a in of(actions, "p-012", "profile.forget")] == ["2026-09-01"]
+    # Birthday gifts go out a week before, at 09:00 in Sydney.
+    gifts = [a for a in actions if a["reaction_id"] == "birthday-week" and a["type"] == "target.send"]
+    assert gifts and all(a["event_id"].startswith("birthday-week@") for a in gifts)
+    # p-004, born 14 May: due 7 May 09:00 Sydney (UTC+10) = 6 May 23:00 UTC.
+    (p4,) = [a for a in gifts if a["profile_id"] == "p-004"]
+    assert p4["at"] == "2026-05-06T23:00:00Z" and p4["payload"]["data"]["days_to_go"] == 7

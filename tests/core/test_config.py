@@ -124,7 +124,8 @@ def test_missing_keys_wrong_types_and_bad_durations(tmp_path):
         "reactions/r.yaml:4:37: reaction: `window`: '3 weeks' is not a duration: write a whole number and d, h or m (30d, 12h, 15m)",
         "reactions/r.yaml:5:15: reaction: missing required key `valid_for`",
         "reactions/r.yaml:7:10: reaction: `on`: 'order.created' is not one of profile.updated, transaction.created, "
-        "tier.changed, status.applied, status.removed, achievement.level, reward.expired",
+        "tier.changed, status.applied, status.removed, achievement.level, reward.expired, reward.redeemed, "
+        "points.redeemed, benefit.claimed",
         "reactions/r.yaml:8:22: reaction: unknown step type 'status.aply' (did you mean `status.apply`?): expected one of "
         "filter, status.apply, status.remove, tag.add, tag.remove, benefit.create, reward.create, points.award, "
         "points.reverse, achievement.progress, target.send",
