@@ -222,7 +222,9 @@ def _write_report(path: Path, html: str) -> None:
 
 
 async def _deliver(sends: list[dict[str, Any]], loaded: Config, on_dead: Any) -> dict[str, int]:
-    from reactor.delivery import Deliverer, HttpxSender, deliver_all
+    from reactor.delivery import Deliverer, HttpxSender, deliver_all, quiet_http_logs
+
+    quiet_http_logs()
 
     sender = HttpxSender()
     try:
@@ -427,19 +429,53 @@ def _settings(config: Path | None = None) -> Settings:
     return settings
 
 
+def _kafka_errors() -> tuple[type[Exception], ...]:
+    """What the Kafka commands turn into one line: ReactorError covers
+    BrokerUnavailable, TopicError and PortInUse; KafkaException the rest."""
+    from confluent_kafka import KafkaException
+
+    from reactor.errors import ReactorError
+
+    return (ReactorError, KafkaException)
+
+
+def _kafka_failure(exc: Exception) -> typer.Exit:
+    """A broker that cannot be reached, a topic that cannot be created, a port
+    in use: one line, exit 1, no traceback (CONTRACT §11)."""
+    from confluent_kafka import KafkaException
+
+    if isinstance(exc, KafkaException):
+        return _fail(f"Kafka: {exc.args[0].str()}")
+    return _fail(str(exc))
+
+
 @app.command()
 def worker(config: ConfigOption = Path(".")) -> None:
-    """Run the Faust worker on Kafka (KAFKA_BOOTSTRAP_SERVERS, default localhost:9092).
-    Several workers share the partitions; /metrics and /healthz on the web port."""
+    """Run the worker on Kafka (KAFKA_BOOTSTRAP_SERVERS, default localhost:9092):
+    exactly-once by default; several workers share the partitions; /metrics
+    and /healthz on the web port."""
+    from reactor.kafka.run import run_worker
     from reactor.runtime import tune_gc
-    from reactor.worker import TopicError, run_worker
 
-    _load(config)  # refuse to start on a bad configuration, with every problem listed
+    loaded = _load(config)  # refuse to start on a bad configuration, with every problem listed
     tune_gc()
     try:
-        run_worker(_settings(config))
-    except TopicError as exc:
-        raise _fail(str(exc)) from None
+        run_worker(_settings(config), loaded)
+    except _kafka_errors() as exc:
+        raise _kafka_failure(exc) from None
+
+
+@app.command()
+def deliver(config: ConfigOption = Path(".")) -> None:
+    """Run target delivery alone: read reactor.actions (read_committed) and
+    POST each target.send payload (for workers started with REACTOR_DELIVER=false)."""
+    from reactor.kafka.run import run_delivery
+
+    loaded = _load(config)
+    try:
+        run_delivery(_settings(config), loaded)
+    except _kafka_errors() as exc:
+        raise _kafka_failure(exc) from None
 
 
 @app.command()
@@ -453,12 +489,14 @@ def publish(
     ] = None,
 ) -> None:
     """Send a JSON Lines file of events to Kafka, keyed by profile_id."""
-    from reactor.publish import publish as send
+    from reactor.kafka.publish import publish as send
     from reactor.replay import read_lines
 
     stream = _open_input(file)
     try:
-        result = asyncio.run(send(read_lines(stream), _settings(), topic))
+        result = send(read_lines(stream), _settings(), topic)
+    except _kafka_errors() as exc:
+        raise _kafka_failure(exc) from None
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
@@ -481,12 +519,19 @@ def deliveries_retry(
 ) -> None:
     """Send again the deliveries in reactor.deliveries.dlq (after a fix on the
     platform's side). What fails again goes back to the dead-letter topic."""
-    from reactor.dead_letters import retry_dead_letters
+    from reactor.delivery import quiet_http_logs
+    from reactor.kafka.deliveries import retry_dead_letters
+    from reactor.kafka.errors import check_reachable
+    from reactor.kafka.topics import admin_client
 
     loaded = _load(config)
-    result = asyncio.run(
-        retry_dead_letters(_settings(config), loaded, target, log=lambda m: typer.echo(m, err=True))
-    )
+    settings = _settings(config)
+    quiet_http_logs()
+    try:
+        check_reachable(admin_client(settings), settings.bootstrap_servers, settings.connect_timeout)
+        result = retry_dead_letters(settings, loaded, target, log=lambda m: typer.echo(m, err=True))
+    except _kafka_errors() as exc:
+        raise _kafka_failure(exc) from None
     if result.counts["dead_letter"]:
         raise typer.Exit(1)
 

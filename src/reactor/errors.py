@@ -6,7 +6,7 @@
      ├── RuleError         a JSON Logic rule or amount failed while running
      ├── TemplateError     a target template failed to render valid JSON
      ├── DeliveryError     an HTTP delivery that cannot succeed
-     └── TopicError        Kafka topics that do not agree on partitions
+     └── TopicError        Kafka topics that do not agree, or cannot be created
 
 Each error carries where it happened (file, line, offset, field) as keywords, so
 that every message a user reads names the place to look.
@@ -109,6 +109,7 @@ class DeliveryError(ReactorError):
 
 
 class TopicError(ReactorError):
-    """Raised when the worker's topics cannot be made to agree: input topics
-    with different partition counts, or an internal topic (changelog, ticks)
-    sized differently from the inputs, which would crash-loop Faust's table."""
+    """Raised when the worker's topics cannot be made to agree or be created:
+    input topics with different partition counts, a state changelog sized
+    differently from the inputs (partition P of each belongs to one worker),
+    or a topic Kafka refuses to create or to take records for."""

@@ -23,6 +23,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry
         self.events = Counter(
             "reactor_events", "Events read, by type and outcome", ["type", "outcome"], registry=r
@@ -45,12 +46,15 @@ class Metrics:
         )
         self.lag = Gauge(
             "reactor_consumer_lag",
-            "Messages behind the end of each input partition",
+            "Records of each owned input partition not yet processed "
+            "(last stable offset minus committed position)",
             ["topic", "partition"],
             registry=r,
         )
         self.stalls = Counter(
-            "reactor_partition_stalls", "Input partitions fetched again after a stall", registry=r
+            "reactor_partition_stalls",
+            "Times an owned input partition made no progress with records waiting",
+            registry=r,
         )
         self.reloads = Counter(
             "reactor_config_reloads", "Configuration reloads, by outcome", ["outcome"], registry=r
@@ -77,6 +81,15 @@ class Metrics:
             ["target"],
             registry=r,
         )
+
+    def child(self, family: Any, *labels: str) -> Any:
+        """`family.labels(*labels)`, made once: prometheus-client's `labels`
+        costs more than the counting itself on the worker's hot path."""
+        key = (id(family), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = family.labels(*labels)
+        return found
 
     def set_config(self, version: str) -> None:
         self.config_info.clear()
@@ -110,11 +123,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "info") -> None:
-    """Send every logger (reactor's, Faust's, aiokafka's) to stderr as JSON lines."""
+    """Send every logger (reactor's, librdkafka's) to stderr as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "faust", "mode"):
+    for noisy in ("httpx", "httpcore"):  # their request logs print resolved URLs
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -7,7 +7,6 @@ their own process group: stopped with SIGTERM, killed with SIGKILL.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -15,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,6 +44,7 @@ def worker_env(bootstrap: str, tmp_path: Path, config: Path = REPO, **extra: str
         REACTOR_APP_ID=f"reactor-{run}",
         REACTOR_PROFILE_TOPIC=f"{run}.profile.updated",
         REACTOR_TRANSACTION_TOPIC=f"{run}.transaction.created",
+        REACTOR_REDEMPTION_TOPIC=f"{run}.incentive.redeemed",
         REACTOR_ACTIONS_TOPIC=f"{run}.reactor.actions",
         REACTOR_DLQ_TOPIC=f"{run}.reactor.dlq",
         REACTOR_DELIVERIES_DLQ_TOPIC=f"{run}.reactor.deliveries.dlq",
@@ -51,6 +53,8 @@ def worker_env(bootstrap: str, tmp_path: Path, config: Path = REPO, **extra: str
         REACTOR_TICK_INTERVAL="1",
         REACTOR_RELOAD_INTERVAL="0.5",
         REACTOR_SESSION_TIMEOUT="3",
+        REACTOR_TRANSACTION_TIMEOUT="6",
+        REACTOR_INSTANCE_ID=f"w-{run}",
         REACTOR_PARTITIONS="4",
         REACTOR_DELIVER="false",
         REACTOR_LOG_LEVEL=os.environ.get("TEST_WORKER_LOG_LEVEL", "info"),
@@ -63,7 +67,14 @@ def worker_env(bootstrap: str, tmp_path: Path, config: Path = REPO, **extra: str
 class WorkerProcess:
     """A `reactor worker` subprocess with its own web port and log file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        port: int | None = None,
+        command: tuple[str, ...] = ("worker",),
+    ) -> None:
+        self.command = command
         self.port = port or free_port()
         self.env = {**env, "REACTOR_WEB_PORT": str(self.port)}
         self.log_path = log_path
@@ -72,7 +83,7 @@ class WorkerProcess:
     def start(self, ready_timeout: float = 90.0) -> WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reactor", "worker"],
+            [sys.executable, "-m", "reactor", *self.command],
             env=self.env,
             cwd=REPO,
             stdout=log,
@@ -80,13 +91,17 @@ class WorkerProcess:
             start_new_session=True,
         )
         log.close()
-        self.wait_ready(ready_timeout)
+        if ready_timeout:
+            self.wait_ready(ready_timeout)
         return self
 
     def health(self) -> dict[str, Any] | None:
+        """/healthz's body (it answers 503 when not ready), or None if nobody answers."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as response:
                 return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return json.loads(exc.read())
         except OSError:
             return None
 
@@ -125,6 +140,14 @@ class WorkerProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
+    def pause(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGCONT)
+
 
 class Deployment:
     """Workers of one deployment (one environment), each with its own log;
@@ -135,11 +158,20 @@ class Deployment:
         self.logs = logs
         self.workers: list[WorkerProcess] = []
 
-    def __call__(self, name: str = "w", env: dict[str, str] | None = None, **overrides: str) -> WorkerProcess:
+    def __call__(
+        self, name: str = "w", env: dict[str, str] | None = None, wait: bool = True, **overrides: str
+    ) -> WorkerProcess:
+        """Start a worker; `name` is its instance (transactional.id, data dir):
+        a restart under the same name is the same instance."""
+        base = env or self.env
+        instance = {"REACTOR_INSTANCE_ID": f"{base.get('REACTOR_APP_ID', 'reactor')}-{name}"}
         worker = WorkerProcess(
-            {**(env or self.env), **overrides}, self.logs / f"{name}-{len(self.workers)}.log"
+            {**base, **instance, **overrides}, self.logs / f"{name}-{len(self.workers)}.log"
         )
         self.workers.append(worker)
+        if not wait:
+            worker.start(ready_timeout=0)
+            return worker
         return worker.start()
 
     def stop_all(self) -> None:
@@ -165,40 +197,103 @@ def publish(env: dict[str, str], lines: list[bytes], *args: str) -> None:
     assert done.returncode in (0, 1), done.stderr.decode()
 
 
+def _reader(bootstrap: str, committed: bool = True) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-reader-{uuid.uuid4().hex[:8]}",  # assign() only: never commits
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed" if committed else "read_uncommitted",
+            "auto.offset.reset": "earliest",
+        }
+    )
+
+
+def _assign_all(consumer: Consumer, topic: str, timeout: float = 30.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is not None and metadata.error is None and metadata.partitions:
+            partitions = sorted(metadata.partitions)
+            consumer.assign([TopicPartition(topic, p, -2) for p in partitions])  # -2: the beginning
+            return partitions
+        if time.monotonic() > deadline:
+            raise AssertionError(f"topic {topic} does not exist")
+        time.sleep(0.2)
+
+
 def consume(
     bootstrap: str,
     topic: str,
     until: Callable[[list[dict[str, Any]]], bool],
     timeout: float = 90.0,
+    committed: bool = True,
 ) -> list[dict[str, Any]]:
-    """Read `topic` from the beginning until `until(records)` holds; each record
-    is the decoded value plus `_partition` and `_offset`."""
+    """Read `topic` from the beginning (read_committed unless `committed` is
+    false) until `until(records)` holds or `timeout` passes; each record is
+    the decoded value plus `_partition` and `_offset`."""
+    consumer = _reader(bootstrap, committed)
+    records: list[dict[str, Any]] = []
+    try:
+        _assign_all(consumer, topic)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not until(records):
+            for message in consumer.consume(1000, 0.2):
+                if message.error() is not None:
+                    continue
+                value = orjson.loads(message.value())
+                value["_partition"], value["_offset"] = message.partition(), message.offset()
+                records.append(value)
+    finally:
+        consumer.close()
+    return records
 
-    async def run() -> list[dict[str, Any]]:
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest",
-            group_id=None,
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        records: list[dict[str, Any]] = []
-        try:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and not until(records):
-                batch = await consumer.getmany(timeout_ms=500)
-                for messages in batch.values():
-                    for message in messages:
-                        value = orjson.loads(message.value)
-                        value["_partition"], value["_offset"] = message.partition, message.offset
-                        records.append(value)
-        finally:
-            await asyncio.sleep(0)
-            await consumer.stop()
-        return records
 
-    return asyncio.run(run())
+def read_all(
+    bootstrap: str, topic: str, committed: bool = True
+) -> list[tuple[bytes | None, bytes | None, int]]:
+    """Every record of `topic` up to its current end: (key, value, partition)."""
+    consumer = _reader(bootstrap, committed)
+    out: list[tuple[bytes | None, bytes | None, int]] = []
+    try:
+        partitions = _assign_all(consumer, topic)
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions
+        }
+        pending = {p for p in partitions if ends[p] > 0}
+        deadline = time.monotonic() + 60
+        while pending and time.monotonic() < deadline:
+            for message in consumer.consume(5000, 0.2):
+                if message.error() is None:
+                    out.append((message.key(), message.value(), message.partition()))
+            for p in list(pending):
+                if consumer.position([TopicPartition(topic, p)])[0].offset >= ends[p]:
+                    pending.discard(p)
+    finally:
+        consumer.close()
+    return out
+
+
+def changelog_states(bootstrap: str, app_id: str) -> dict[str, dict[str, Any]]:
+    """The latest committed state of every profile, read from the changelog
+    (`<app>.profiles`), without the worker's own bookkeeping (`pt`)."""
+    states: dict[str, dict[str, Any]] = {}
+    for key, value, _ in read_all(bootstrap, f"{app_id}.profiles"):
+        if key is None or key.startswith(b"\x00"):
+            continue
+        if value is None:
+            states.pop(key.decode(), None)
+        else:
+            state = orjson.loads(value)
+            state.pop("pt", None)
+            states[key.decode()] = state
+    return states
+
+
+def create_topics(bootstrap: str, partitions: dict[str, int]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(t, n, 1) for t, n in partitions.items()]).values():
+        future.result()
 
 
 def without_meta(record: dict[str, Any]) -> dict[str, Any]:
@@ -208,23 +303,18 @@ def without_meta(record: dict[str, Any]) -> dict[str, Any]:
 def committed_offsets(bootstrap: str, group: str, topics: list[str]) -> dict[str, Any]:
     """The group's committed offset and the end offset of each partition (for
     diagnosing a failed test)."""
-    from aiokafka import TopicPartition
-
-    async def run() -> dict[str, Any]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            out = {}
-            for topic in topics:
-                for partition in sorted(consumer.partitions_for_topic(topic) or {0, 1, 2, 3}):
-                    tp = TopicPartition(topic, partition)
-                    out[f"{topic}/{partition}"] = (
-                        await consumer.committed(tp),
-                        (await consumer.end_offsets([tp]))[tp],
-                    )
-            return out
-        finally:
-            await asyncio.sleep(0)
-            await consumer.stop()
-
-    return asyncio.run(run())
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        out = {}
+        for topic in topics:
+            metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+            for partition in sorted(metadata.partitions if metadata else []):
+                tp = TopicPartition(topic, partition)
+                (committed,) = consumer.committed([tp], timeout=10)
+                out[f"{topic}/{partition}"] = (
+                    committed.offset,
+                    consumer.get_watermark_offsets(tp, timeout=10)[1],
+                )
+        return out
+    finally:
+        consumer.close()

@@ -220,3 +220,71 @@ async def test_per_target_rate_limit(server, target_for):
     assert len(times) == 10
     assert times[-1] - times[0] >= 0.9
     assert times[4] - times[0] < 0.5
+
+
+# --- secrets in every form, header values, protocols (issue #10) ----------------
+
+
+class EchoingSender:
+    """The Sender protocol's in-memory twin (STYLE.md), for one thing a real
+    server cannot be made to do on demand: an HTTP library error whose text
+    quotes the request back, the secret in it in some form."""
+
+    def __init__(self, form: str) -> None:
+        self.form = form
+
+    async def send(self, request):
+        import httpx
+
+        raise httpx.ConnectError(f"cannot connect to {self.form} (from {request.url})")
+
+
+@pytest.mark.parametrize(
+    ("secret", "form"),
+    [
+        ("tok-raw-81f2", "tok-raw-81f2"),  # as it is
+        ('tok"q\\uote', orjson.dumps('tok"q\\uote').decode()[1:-1]),  # JSON-escaped: tok\"q\\uote
+        ("tok/p+e=rc", "tok%2Fp%2Be%3Drc"),  # percent-encoded, as in a URL
+        ("tok-nl-5c3e\n", "tok-nl-5c3e"),  # from a secret file, with its newline; the text holds it stripped
+    ],
+    ids=["raw", "json-escaped", "percent-encoded", "trailing-newline"],
+)
+async def test_a_secret_is_scrubbed_from_error_texts_in_every_form(target_for, secret, form):
+    target = target_for("/x?key=${HOOK_KEY}", max_attempts=1, headers={})
+    environ = {"HOOK_BASE": "http://127.0.0.1:1", "HOOK_KEY": secret, "HOOK_SECRET": SECRET}
+    deliverer = Deliverer(EchoingSender(form), environ=environ)
+    outcome, attempts = await deliverer.deliver(action(), target)
+    assert outcome.kind == "dead" and outcome.code == "attempts_exhausted"
+    text = orjson.dumps(dead_letter(action(), "hook", outcome, attempts)).decode()
+    assert form not in text and secret not in text and secret.strip() not in text
+    assert "cannot connect to ***" in text
+
+
+@pytest.mark.parametrize("value", ["tok-abc\n", "tok-abc\r\n", "tok\rabc"], ids=["lf", "crlf", "cr"])
+async def test_a_header_value_with_a_line_break_is_refused_naming_the_variable(
+    server, deliverer, target_for, value
+):
+    deliverer.environ = {**deliverer.environ, "HOOK_TOKEN": value}
+    outcome, attempts = await deliverer.deliver(action(), target_for("/h"), sleep=deliverer.no_wait)
+    assert outcome.kind == "dead" and outcome.code == "config" and len(attempts) == 1
+    message = attempts[0].error or ""
+    assert "HOOK_TOKEN" in message and "line break" in message
+    assert "tok" not in message and value.strip() not in message
+    assert server.requests_to("/h") == []  # nothing was sent
+
+
+async def test_a_non_ascii_header_value_is_an_error_not_a_crash(server, deliverer, target_for):
+    deliverer.environ = {**deliverer.environ, "HOOK_TOKEN": "tök-ünïcode"}
+    outcome, attempts = await deliverer.deliver(action(), target_for("/n"), sleep=deliverer.no_wait)
+    assert outcome.kind == "dead" and outcome.code == "config"
+    assert "HOOK_TOKEN" in (attempts[0].error or "") and "ASCII" in (attempts[0].error or "")
+    assert "tök" not in (attempts[0].error or "")
+    assert server.requests_to("/n") == []
+
+
+@pytest.mark.parametrize("scheme", ["ftp", "file", "gopher"])
+async def test_an_unsupported_protocol_is_not_retried(deliverer, target_for, scheme):
+    deliverer.environ = {**deliverer.environ, "HOOK_BASE": f"{scheme}://127.0.0.1"}
+    outcome, attempts = await deliverer.deliver(action(), target_for("/p"), sleep=deliverer.no_wait)
+    assert outcome.kind == "dead" and outcome.code == "unsupported_protocol"
+    assert len(attempts) == 1 and deliverer.sleeps == []

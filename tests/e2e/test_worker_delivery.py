@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from harness import Deployment, consume, publish, reactor_cli, worker_env
+from harness import Deployment, WorkerProcess, consume, publish, reactor_cli, worker_env
 
 from http_server import Reply, ScriptedServer
 from support import write_config
@@ -140,3 +140,45 @@ def test_a_worker_killed_mid_retry_completes_the_delivery_after_restart_once(
     # An idempotent endpoint acts once per key: every attempt, before and after
     # the crash, carried the same key (a crash can repeat an attempt, never mint a key).
     assert server.processed == keys
+
+
+def test_reactor_deliver_runs_delivery_alone_and_logs_urls_as_written(server, kafka_bootstrap, tmp_path):
+    """A processing-only worker (REACTOR_DELIVER=false) and `reactor deliver`
+    beside it. The target's URL holds a token in its query string: httpx's own
+    request log would print it resolved; reactor logs the URL as written."""
+    root = write_config(
+        tmp_path / "cfg2",
+        {
+            "reactions/r.yaml": CONFIG["reactions/r.yaml"],
+            "targets/t.yaml": """
+        targets:
+          - id: hook
+            url: "${HOOK_URL}/hooks/welcome?token=${HOOK_TOKEN}"
+            body: '{"profile": {{ profile.id | tojson }}}'
+    """,
+        },
+    )
+    env = worker_env(
+        kafka_bootstrap,
+        tmp_path,
+        config=root,
+        HOOK_URL=server.url,
+        HOOK_TOKEN=TOKEN,
+        REACTOR_LOG_LEVEL="debug",
+    )
+    deployment = Deployment(env, tmp_path)
+    try:
+        deployment()  # REACTOR_DELIVER=false: processing only
+        delivery = WorkerProcess(env, tmp_path / "deliver.log", command=("deliver",)).start()
+        deployment.workers.append(delivery)
+        publish(env, [event("e1", "p-1"), event("e2", "p-2")])
+        assert server.wait_for(lambda: len(server.processed) == 2, timeout=60)
+        (first, _) = server.requests_to("/hooks/welcome")
+        assert first.headers["Idempotency-Key"].startswith("act-")
+        time.sleep(1)
+        log = delivery.log()
+        assert TOKEN not in log and TOKEN not in deployment.workers[0].log()
+        assert "${HOOK_URL}/hooks/welcome?token=${HOOK_TOKEN}" in log  # the URL as written
+        assert 'reactor_deliveries_total{outcome="delivered",target="hook"} 2.0' in delivery.metrics()
+    finally:
+        deployment.stop_all()

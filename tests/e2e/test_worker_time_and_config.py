@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from harness import Deployment, WorkerProcess, consume, publish, reactor_cli, worker_env
+from harness import Deployment, WorkerProcess, consume, create_topics, publish, reactor_cli, worker_env
 
 from support import write_config
 
@@ -170,21 +168,57 @@ def test_the_worker_refuses_to_start_on_a_bad_configuration(kafka_bootstrap, tmp
 def test_the_worker_refuses_input_topics_that_disagree_on_partitions(kafka_bootstrap, tmp_path):
     env = worker_env(kafka_bootstrap, tmp_path)
 
-    async def create() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics(
-                [
-                    NewTopic(env["REACTOR_PROFILE_TOPIC"], 2, 1),
-                    NewTopic(env["REACTOR_TRANSACTION_TOPIC"], 3, 1),
-                ]
-            )
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
+    create_topics(kafka_bootstrap, {env["REACTOR_PROFILE_TOPIC"]: 2, env["REACTOR_TRANSACTION_TOPIC"]: 3})
     done = reactor_cli(env, "worker")
     assert done.returncode == 1
     assert b"input topics have different partition counts" in done.stderr
     assert env["REACTOR_PROFILE_TOPIC"].encode() in done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+def test_the_worker_refuses_a_changelog_that_disagrees_with_the_inputs(kafka_bootstrap, tmp_path):
+    env = worker_env(kafka_bootstrap, tmp_path)
+    create_topics(kafka_bootstrap, {env["REACTOR_PROFILE_TOPIC"]: 4, f"{env['REACTOR_APP_ID']}.profiles": 2})
+    done = reactor_cli(env, "worker")
+    assert done.returncode == 1 and b"Traceback" not in done.stderr
+    lines = done.stderr.decode().strip().splitlines()
+    assert lines[-1].startswith("reactor: the state changelog") and "2 partitions" in lines[-1]
+
+
+def test_an_automation_over_many_profiles_runs_in_bounded_batches_once_each_across_a_kill(
+    kafka_bootstrap, tmp_path, run
+):
+    """1,200 profiles on 4 partitions, 10 per transaction: a tick's round takes
+    many batches, each recording how far it got. kill -9 in the middle of it,
+    restart: every profile gets the automation's action exactly once."""
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=20)
+    root = write_config(
+        tmp_path / "cfg",
+        {
+            "reactions/r.yaml": f"""
+        automations:
+          - id: launch-gift
+            at: "{iso(at)}"
+            actions: [{{type: tag.add, tag: launched}}]
+    """
+        },
+    )
+    env = worker_env(kafka_bootstrap, tmp_path, config=root, REACTOR_BATCH_SIZE="10")
+    create_topics(kafka_bootstrap, {env["REACTOR_PROFILE_TOPIC"]: 4, env["REACTOR_TRANSACTION_TOPIC"]: 4})
+    profiles = [f"p-{n:04d}" for n in range(1200)]
+    first = run(env, "w")
+    publish(env, [event(f"e-{p}", p, datetime.now(UTC)) for p in profiles])
+    consume(kafka_bootstrap, env["REACTOR_ACTIONS_TOPIC"], lambda r: False, timeout=1)  # let it settle
+    while datetime.now(UTC) < at:
+        time.sleep(0.1)
+    seen = consume(kafka_bootstrap, env["REACTOR_ACTIONS_TOPIC"], lambda r: len(r) >= 50, timeout=60)
+    first.kill()
+    assert len(seen) < len(profiles), "the round ended before the kill"
+    run(env, "w")  # the same instance resumes the round from its record
+    actions = consume(
+        kafka_bootstrap, env["REACTOR_ACTIONS_TOPIC"], lambda r: len(r) >= len(profiles), timeout=120
+    )
+    time.sleep(3)
+    actions = consume(kafka_bootstrap, env["REACTOR_ACTIONS_TOPIC"], lambda r: False, timeout=3)
+    assert sorted(a["profile_id"] for a in actions) == profiles  # each once
+    assert {a["event_id"] for a in actions} == {f"launch-gift@{iso(at)}"}

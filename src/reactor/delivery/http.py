@@ -4,14 +4,13 @@ The rules (CONTRACT §5): `Content-Type: application/json`, `Idempotency-Key`
 (the action id), `X-Reactor-Signature: sha256=<hex HMAC of the body>` when the
 target has a secret. 2xx is done. 408, 429 (honouring `Retry-After`), 5xx,
 timeouts and connection errors are retried with exponential backoff and full
-jitter up to the target's `max_attempts`; any other status, or running out of
-attempts, is a dead letter carrying every attempt's outcome.
+jitter up to the target's `max_attempts`; any other status, a URL or protocol
+that can never work, or running out of attempts, is a dead letter carrying
+every attempt's outcome.
 
-Secrets (`${VAR}` in `url`, `headers` and `secret`) are resolved from the
-environment at the moment of sending and never leave this module: errors and
+Secrets (`${VAR}` in `url`, `headers` and `secret`) are resolved at the
+moment of sending (see `secrets.py`) and never leave this module: errors and
 dead letters carry the URL as written in the YAML and scrub resolved values.
-
-Only this module and the worker import httpx.
 """
 
 from __future__ import annotations
@@ -20,11 +19,11 @@ import asyncio
 import email.utils
 import hashlib
 import hmac
+import logging
 import os
 import random
-import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -32,6 +31,7 @@ import httpx
 import orjson
 
 from reactor.config import Target
+from reactor.delivery.secrets import Secrets, header_value, resolve
 from reactor.errors import DeliveryError
 
 __all__ = [
@@ -40,35 +40,25 @@ __all__ = [
     "DeliveryOutcome",
     "HttpxSender",
     "Request",
+    "Response",
     "Sender",
     "backoff",
-    "dead_letter",
-    "resolve",
+    "quiet_http_logs",
     "retry_after_seconds",
     "sign",
 ]
 
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 BASE_DELAY = 1.0
 MAX_DELAY = 300.0
 MAX_RETRY_AFTER = 3600.0
 
 
-def resolve(text: str, environ: Mapping[str, str], secrets: list[str] | None = None) -> str:
-    """`text` with every `${VAR}` replaced from `environ`. Raises DeliveryError
-    naming the variable (never a value) when one is not set. Resolved values
-    are appended to `secrets`, so that they can be scrubbed from messages."""
-
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in environ:
-            raise DeliveryError(f"environment variable {name} is not set")
-        found = environ[name]
-        if secrets is not None and found:
-            secrets.append(found)
-        return found
-
-    return _VARIABLE.sub(value, text)
+def quiet_http_logs() -> None:
+    """Silence httpx's and httpcore's own request logs: they print the URL as
+    sent, with every `${VAR}` resolved (a token in a query string, a password
+    in the authority). reactor logs the URL as written instead."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -196,13 +186,6 @@ class _Gate:
     limiter: _RateLimiter | None
 
 
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 3:
-            text = text.replace(secret, "***")
-    return text
-
-
 @dataclass
 class Deliverer:
     """Makes delivery attempts for targets, within each target's concurrency
@@ -227,26 +210,30 @@ class Deliverer:
             self._gates[target.id] = gate
         return gate
 
-    def request(self, action: Mapping[str, Any], target: Target, secrets: list[str]) -> Request:
+    def request(self, action: Mapping[str, Any], target: Target, secrets: Secrets) -> Request:
         """The HTTP request for a `target.send` action. Raises DeliveryError
-        when a `${VAR}` it needs is not set."""
+        when a `${VAR}` it needs is not set, or a header value cannot be sent."""
         spec = target.spec
         body = orjson.dumps(action["payload"])
-        headers = {name: resolve(value, self.environ, secrets) for name, value in spec.headers.items()}
+        headers = {
+            name: header_value(name, value, self.environ, secrets) for name, value in spec.headers.items()
+        }
         headers["Content-Type"] = "application/json"
         headers["Idempotency-Key"] = str(action["id"])
         if spec.secret is not None:
-            headers["X-Reactor-Signature"] = sign(resolve(spec.secret, self.environ, secrets), body)
+            key = resolve(spec.secret, self.environ, secrets)
+            headers["X-Reactor-Signature"] = sign(key, body)
         return Request(spec.method, resolve(spec.url, self.environ, secrets), headers, body, spec.timeout)
 
     async def attempt(self, action: Mapping[str, Any], target: Target, number: int) -> DeliveryOutcome:
-        """Try once (attempt `number`, 1-based) and say what comes next."""
-        secrets: list[str] = []
+        """Try once (attempt `number`, 1-based) and say what comes next. Never
+        raises: whatever goes wrong is an outcome, its message scrubbed."""
+        secrets = Secrets()
         started = time.time()
         try:
             request = self.request(action, target, secrets)
         except DeliveryError as exc:
-            return DeliveryOutcome("dead", Attempt(started, None, exc.message), code="config")
+            return DeliveryOutcome("dead", Attempt(started, None, secrets.scrub(exc.message)), code="config")
         gate = self._gate(target)
         async with gate.semaphore:
             if gate.limiter is not None:
@@ -256,9 +243,15 @@ class Deliverer:
             except httpx.TimeoutException:
                 attempt = Attempt(started, None, f"timed out after {target.spec.timeout:g}s")
                 return self._retry_or_dead(attempt, number, target)
+            except httpx.UnsupportedProtocol as exc:  # never works, however often tried
+                message = secrets.scrub(f"unsupported protocol: {exc}")
+                return DeliveryOutcome("dead", Attempt(started, None, message), code="unsupported_protocol")
             except httpx.TransportError as exc:
-                message = _scrub(f"{type(exc).__name__}: {exc}", secrets)
+                message = secrets.scrub(f"{type(exc).__name__}: {exc}")
                 return self._retry_or_dead(Attempt(started, None, message), number, target)
+            except (httpx.InvalidURL, ValueError, TypeError) as exc:  # a URL or value httpx refuses
+                message = secrets.scrub(f"cannot send: {type(exc).__name__}: {exc}")
+                return DeliveryOutcome("dead", Attempt(started, None, message), code="invalid_request")
         status = response.status
         if 200 <= status < 300:
             return DeliveryOutcome("delivered", Attempt(started, status))
@@ -291,53 +284,3 @@ class Deliverer:
                 return outcome, attempts
             await sleep(outcome.wait)
             number += 1
-
-
-def dead_letter(
-    action: Mapping[str, Any],
-    target_id: str,
-    outcome: DeliveryOutcome,
-    attempts: Sequence[Attempt | Mapping[str, Any]],
-) -> dict[str, Any]:
-    """The `reactor.deliveries.dlq` record: the action, and every attempt."""
-    last = outcome.attempt
-    message = last.error or (f"HTTP {last.status}" if last.status else "failed")
-    if outcome.code == "attempts_exhausted":
-        message = f"gave up after {len(attempts)} attempts; last: {message}"
-    return {
-        "error": {"code": outcome.code, "message": message, "path": f"targets.{target_id}"},
-        "target": target_id,
-        "last_status": last.status,
-        "attempts": [a.as_dict() if isinstance(a, Attempt) else dict(a) for a in attempts],
-        "action": dict(action),
-    }
-
-
-async def deliver_all(
-    actions: Sequence[Mapping[str, Any]],
-    targets: Mapping[str, Target],
-    deliverer: Deliverer,
-    on_dead: Callable[[dict[str, Any]], None],
-) -> dict[str, int]:
-    """Deliver `target.send` actions concurrently (within each target's limits),
-    retrying in place; returns counts by outcome. For `replay --deliver` and
-    `deliveries retry`, which run without the worker's retry topic."""
-    counts = {"delivered": 0, "dead_letter": 0}
-
-    async def one(action: Mapping[str, Any]) -> None:
-        target = targets.get(str(action.get("target")))
-        if target is None:
-            attempt = Attempt(
-                time.time(), None, f"target {action.get('target')!r} is not in the configuration"
-            )
-            outcome, attempts = DeliveryOutcome("dead", attempt, code="unknown_target"), [attempt]
-        else:
-            outcome, attempts = await deliverer.deliver(action, target)
-        if outcome.kind == "delivered":
-            counts["delivered"] += 1
-        else:
-            counts["dead_letter"] += 1
-            on_dead(dead_letter(action, str(action.get("target")), outcome, attempts))
-
-    await asyncio.gather(*(one(a) for a in actions if a.get("type") == "target.send"))
-    return counts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reactor.ordering import EventTimeMerge
+from reactor.kafka.ordering import EventTimeMerge
 
 P, T = "profile.updated", "transaction.created"
 
@@ -21,7 +21,7 @@ def merge() -> EventTimeMerge[Msg]:
 
 
 def add(m: EventTimeMerge[Msg], topic: str, offset: int, at: str | None, partition: int = 0) -> None:
-    m.add(Msg(topic, partition, offset), at, f"{topic}@{offset}")
+    m.add((topic, partition), Msg(topic, partition, offset), at, f"{topic}@{offset}")
 
 
 def everything_caught_up(topic: str, partition: int) -> bool:
@@ -89,3 +89,25 @@ def test_dropped_messages_are_forgotten():
     add(m, P, 0, "2026-01-01T00:00:03Z")
     m.drop_partitions([(P, 0)])
     assert m.release(everything_caught_up, now=0) == []
+
+
+def test_an_event_waits_settle_behind_a_caught_up_topic_unless_that_topic_never_held_a_record():
+    m: EventTimeMerge[Msg] = EventTimeMerge([P, T], max_idle=1.0, settle=0.02)
+    m.add((T, 0), Msg(T, 0, 0), "2026-01-01T00:00:05Z", "t0", arrived=10.0)
+    assert m.release(everything_caught_up, now=10.01) == []  # the profile topic's records may still land
+    assert m.holding
+    assert [p for _, p in m.release(everything_caught_up, now=10.03)] == ["t0"]
+    assert not m.holding
+    m.add((T, 0), Msg(T, 0, 1), "2026-01-01T00:00:06Z", "t1", arrived=20.0)
+    unused = m.release(everything_caught_up, now=20.0, never_written=lambda topic, partition: topic == P)
+    assert [p for _, p in unused] == ["t1"]
+
+
+def test_the_idle_clock_restarts_while_the_consumer_has_more_queued():
+    m = merge()
+    add(m, T, 0, "2026-01-01T00:00:05Z")
+    assert m.release(nothing_caught_up, now=0.0) == []
+    # 5 s later, but the consumer had a full batch: what we wait for may be in it.
+    assert m.release(nothing_caught_up, now=5.0, drained=False) == []
+    assert m.release(nothing_caught_up, now=5.5) == []
+    assert [p for _, p in m.release(nothing_caught_up, now=6.0)] == [f"{T}@0"]
