@@ -22,11 +22,13 @@ class Achievement:
 
     handle: str
     name: str
-    levels: tuple[float, ...]
+    levels: tuple[int | float, ...]
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def crossed(thresholds: Sequence[float], total_before: float, total_after: float) -> list[tuple[int, float]]:
+def crossed(
+    thresholds: Sequence[int | float], total_before: float, total_after: float
+) -> list[tuple[int, int | float]]:
     """The levels (numbered from 1) whose threshold lies in
     `(total_before, total_after]`, lowest first, with their thresholds."""
     return [

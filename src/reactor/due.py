@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["earliest_reminder", "next_due_at", "run_due_work"]
 
 
-def _items(state: ProfileState, config: Config, until: str | None = None) -> list[tuple[str, int, str, Any]]:
+def _items(state: ProfileState, config: Config, until: str | None = None) -> list[tuple[str, int, Any, str]]:
     """(due at, order at one instant, what, kind) for each item that will come due."""
     items: list[tuple[str, int, Any, str]] = []
     for handle, (_, expires) in state.statuses.items():

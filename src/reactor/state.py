@@ -49,6 +49,7 @@ _WINDOW_12M = int(WINDOW_12M.total_seconds())
 FORMAT = 2
 
 _MICRO = 1_000_000
+_INT64 = 2**63
 
 
 def round_money(value: float) -> float:
@@ -224,6 +225,8 @@ class ProfileState:
             value = getattr(self, name)
             if value or name == "profile_id" or (name == "partition" and value is not None):
                 out[short] = value
+        if not -_INT64 <= self.spend_micro < _INT64:
+            out["sa"] = str(self.spend_micro)  # a lifetime past 9.2 x 10^12 in millionths: JSON holds 64 bits
         for name, short in _LOGS:
             log: Log = getattr(self, name)
             if log:
@@ -237,6 +240,8 @@ class ProfileState:
         if not isinstance(data, dict) or data.get("v") != FORMAT:
             raise ValueError(f"not a profile state of format {FORMAT}")
         fields: dict[str, Any] = {name: data[short] for name, short in _KEYS if short in data}
+        if isinstance(fields.get("spend_micro"), str):
+            fields["spend_micro"] = int(fields["spend_micro"])
         for name, short in _LOGS:
             fields[name] = _MAKE_LOG[name](data.get(short, {}))
         return cls(**fields)

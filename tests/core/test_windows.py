@@ -229,3 +229,11 @@ def test_state_json_of_another_format_is_refused(tmp_path: Path):
 
     with pytest.raises(ValueError, match="format 2"):
         ProfileState.from_json(b'{"p": "p-1", "sa": 12.5}')
+
+
+def test_a_lifetime_spend_past_64_bits_still_goes_through_the_changelog():
+    # 19 purchases of 10^12 (the largest total an event may carry) pass 2^64 in millionths.
+    state = ProfileState("p-1", spend_micro=19 * 10**12 * 10**6, shop_count=19)
+    again = ProfileState.from_json(state.to_json())
+    assert again.spend_micro == 19 * 10**18 and again.spend_all == 19 * 10**12
+    assert ProfileState.from_json(ProfileState("p-2", spend_micro=-5).to_json()).spend_micro == -5
