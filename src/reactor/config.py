@@ -62,6 +62,7 @@ from reactor.schema import Shape, check_path, check_rule_paths, context_shape, d
 from reactor.specs import (
     REMINDER_OF,
     SPECS,
+    STEP_MODELS,
     STEP_TYPES,
     AchievementProgressStep,
     AchievementSpec,
@@ -74,6 +75,7 @@ from reactor.specs import (
     ReminderSpec,
     RewardCreateStep,
     RuleSpec,
+    Spec,
     StatusSpec,
     TargetSendStep,
     TargetSpec,
@@ -441,10 +443,15 @@ class _Loader:
             line, col = entries.lc.item(index)
             self.issue(rel, line + 1, col + 1, f"each entry of `{section}` must be a mapping")
             return
+        raw = _plain(node)
         try:
-            spec = SPECS[section].model_validate(_plain(node))
+            spec = SPECS[section].model_validate(raw)
         except ValidationError as exc:
-            for error in exc.errors(include_url=False):
+            errors = exc.errors(include_url=False)
+            renames = _near_misses(SPECS[section], errors)
+            for error in errors:
+                if _covered(error, renames):
+                    continue  # `acitons` says it: no "missing `actions`" beside it
                 loc = [p for p in error["loc"] if not (isinstance(p, str) and p in STEP_TYPES)]
                 if error["type"] == "union_tag_invalid":
                     loc.append("type")
@@ -454,11 +461,96 @@ class _Loader:
                     line, col = _position(node, loc)
                 else:
                     line, col = _value_position(node, loc)
+                hint = renames.get(_container(error), {}).get(str(error["loc"][-1]), "")
+                hint = f" (did you mean `{hint}`?)" if hint else ""
                 self.issue(
-                    rel, line, col, f"{_SINGULAR.get(section, section)}: {_describe_validation(error)}"
+                    rel, line, col, f"{_SINGULAR.get(section, section)}: {_describe_validation(error)}{hint}"
                 )
+            # Every problem in one run: check what can be checked of the entry as
+            # it was meant (typos of keys put right, bad steps left out); it is
+            # never loaded, since it has problems already.
+            repaired = _repaired(SPECS[section], raw, errors, renames)
+            if repaired is not None:
+                self.items.append(_Item(section, rel, node, repaired))
             return
         self.items.append(_Item(section, rel, node, spec))
+
+
+def _container(error: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(error["loc"][:-1])
+
+
+def _model_at(model: type[Spec], loc: Sequence[Any]) -> type[Spec] | None:
+    """The spec model a location inside an entry leads to (its container)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if isinstance(part, str) and part in STEP_TYPES:
+            current = STEP_MODELS.get(part)
+            continue
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            return None
+        current = _spec_in(fields[part].annotation)
+    return current if isinstance(current, type) and issubclass(current, Spec) else None
+
+
+def _spec_in(annotation: Any) -> Any:
+    """The Spec model inside an annotation (`X | None`, `list[X]`), if one."""
+    if isinstance(annotation, type) and issubclass(annotation, Spec):
+        return annotation
+    for inner in getattr(annotation, "__args__", ()) or ():
+        found = _spec_in(inner)
+        if found is not None:
+            return found
+    return None
+
+
+def _near_misses(model: type[Spec], errors: list[Any]) -> dict[tuple[Any, ...], dict[str, str]]:
+    """For each mapping with unknown keys: unknown key -> the field it misspells."""
+    out: dict[tuple[Any, ...], dict[str, str]] = {}
+    for error in errors:
+        if error["type"] != "extra_forbidden":
+            continue
+        container = _model_at(model, error["loc"][:-1])
+        name = str(error["loc"][-1])
+        if container is None:
+            continue
+        hint = did_you_mean(name, container.model_fields)
+        if hint:
+            out.setdefault(_container(error), {})[name] = hint.split("`")[1]
+    return out
+
+
+def _covered(error: Mapping[str, Any], renames: Mapping[tuple[Any, ...], Mapping[str, str]]) -> bool:
+    return error["type"] == "missing" and error["loc"][-1] in renames.get(_container(error), {}).values()
+
+
+def _repaired(
+    model: type[Spec], raw: Any, errors: list[Any], renames: Mapping[tuple[Any, ...], Mapping[str, str]]
+) -> Any:
+    """The entry with its misspelt top-level keys put right and its unknown
+    keys and broken steps left out, checked; None if it still does not pass."""
+    if not isinstance(raw, dict):
+        return None
+    fixed = dict(raw)
+    for old, new in renames.get((), {}).items():
+        if new not in fixed:
+            fixed[new] = fixed.pop(old)
+    for error in errors:
+        loc = error["loc"]
+        if error["type"] == "extra_forbidden" and len(loc) == 1:
+            fixed.pop(loc[0], None)
+    broken = {
+        loc[1] for e in errors if len(loc := e["loc"]) > 1 and loc[0] == "actions" and isinstance(loc[1], int)
+    }
+    if broken and isinstance(fixed.get("actions"), list):
+        fixed["actions"] = [a for i, a in enumerate(fixed["actions"]) if i not in broken]
+    try:
+        return model.model_validate(fixed)
+    except ValidationError:
+        return None
 
 
 def _key(item: _Item) -> str:

@@ -211,6 +211,46 @@ class _Composer(Composer):
             opened.discard(anchor)
 
 
+_PLAIN = (
+    # (what ruamel says, in part; what it means to someone editing the file)
+    (
+        "mapping values are not allowed here",
+        "a `:` where a value should be: quote a value that holds "
+        '": ", or start the nested keys on a line of their own',
+    ),
+    (
+        "expected <block end>",
+        "this line is not indented like the lines around it (a key or list item at the wrong depth)",
+    ),
+    ("expected ',' or ']'", "a `[` list that is never closed with `]`"),
+    ("expected ',' or '}'", "a `{` mapping that is never closed with `}`"),
+    ("that cannot start any token", "a tab or a character YAML does not allow here: indent with spaces"),
+    ("could not find expected ':'", "a key with no `:` after it (or a line that runs on from the one above)"),
+    (
+        "expected <document start>",
+        "text after the end of the document (a line indented less than the first?)",
+    ),
+)
+
+
+def plain_yaml_problem(exc: MarkedYAMLError) -> str:
+    """ruamel.yaml's complaint in the words of the file's author."""
+    problem = str(exc.problem or exc.context or "invalid YAML")
+    context = str(exc.context or "")
+    if "duplicate key" in problem:
+        key = problem.split('"')[1] if problem.count('"') >= 2 else "?"
+        return f"`{key}` is set twice in this mapping"
+    if "undefined alias" in problem:
+        name = problem.split("'")[1] if problem.count("'") >= 2 else "?"
+        return f"`*{name}` refers to an anchor `&{name}` defined nowhere above it"
+    if "end of stream" in problem and "quoted scalar" in context:
+        return "a quote that is never closed"
+    for said, meant in _PLAIN:
+        if said in problem:
+            return meant
+    return problem
+
+
 def parse_yaml(rel: str, text: bytes, budget: Budget, issue: Issue) -> Any:
     """The YAML document (ruamel's round-trip types, with positions), or
     `INVALID` after reporting why it cannot be used."""
@@ -228,9 +268,11 @@ def parse_yaml(rel: str, text: bytes, budget: Budget, issue: Issue) -> Any:
         return INVALID
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        unclosed = "end of stream" in str(exc.problem) or "expected ',' or" in str(exc.problem)
+        if unclosed and exc.context_mark is not None:
+            mark = exc.context_mark  # where the list, mapping or quote that never closes began
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        issue(rel, line, col, f"YAML: {problem}")
+        issue(rel, line, col, f"YAML: {plain_yaml_problem(exc)}")
         return INVALID
     except RecursionError:
         issue(rel, 1, 1, f"YAML: nested too deeply (at most {YAML_DEPTH_MAX} levels)")

@@ -35,6 +35,7 @@ from reactor.limits import (
 __all__ = [
     "REMINDER_OF",
     "SPECS",
+    "STEP_MODELS",
     "STEP_TYPES",
     "AchievementProgressStep",
     "AchievementSpec",
@@ -289,6 +290,22 @@ STEP_TYPES = (
     "achievement.progress",
     "target.send",
 )
+
+
+#: The model of each step type.
+STEP_MODELS: dict[str, type[Spec]] = {
+    "filter": FilterStep,
+    "status.apply": StatusApplyStep,
+    "status.remove": StatusRemoveStep,
+    "tag.add": TagAddStep,
+    "tag.remove": TagRemoveStep,
+    "benefit.create": BenefitCreateStep,
+    "reward.create": RewardCreateStep,
+    "points.award": PointsAwardStep,
+    "points.reverse": PointsReverseStep,
+    "achievement.progress": AchievementProgressStep,
+    "target.send": TargetSendStep,
+}
 
 
 class RuleSpec(Spec):
