@@ -81,7 +81,7 @@ def test_unknown_keys_with_a_suggestion(tmp_path):
         },
     )
     assert found == [
-        "reactions/r.yaml:4:5: reaction: unknown key `priorty`",
+        "reactions/r.yaml:4:5: reaction: unknown key `priorty` (did you mean `priority`?)",
         "reactions/r.yaml:6:33: reaction: unknown key `colour`",
     ]
 
@@ -273,8 +273,9 @@ def test_yaml_syntax_errors_and_duplicate_keys(tmp_path):
         },
     )
     assert len(found) == 2
-    assert found[0].startswith("reactions/a.yaml:3:1: YAML:")
-    assert found[1].startswith("reactions/b.yaml:2:1: YAML: found duplicate key")
+    # the error points at the `[` that was never closed, not at the end of the file
+    assert found[0] == "reactions/a.yaml:2:18: YAML: a `[` list that is never closed with `]`"
+    assert found[1] == "reactions/b.yaml:2:1: YAML: `reactions` is set twice in this mapping"
 
 
 def test_no_config_folders(tmp_path):
