@@ -380,3 +380,39 @@ def test_bad_messages_are_dead_lettered_and_the_events_behind_them_processed(kaf
     assert {a["id"] for a in got} >= expected
     assert 'reactor_rejects_total{code="key_mismatch"} 2.0' in worker.metrics()
     assert worker.health()["ready"] is True
+
+
+def test_a_redemption_that_cannot_be_done_is_dead_lettered_and_changes_nothing(kafka_bootstrap, deployment):
+    """CONTRACT §8: redeeming more than is held, or the same redemption id twice,
+    is invalid input: a dead letter with the original bytes, no action, and the
+    profile's state as it was (the good redemption's change is kept once)."""
+    env = deployment.env
+    inputs_of(env)
+    worker = deployment()
+    p41 = [line for line in EXAMPLES if b'"p-041"' in line and b"points.redeemed" not in line]
+    publish(env, p41)
+    expected = {a["id"] for a in replay_actions(lines=p41) if a["event_id"] is not None}
+    consume(kafka_bootstrap, env["REACTOR_ACTIONS_TOPIC"], lambda r: {a["id"] for a in r} >= expected)
+
+    def redeem(event_id: str, redemption_id: str, points: int) -> bytes:
+        return orjson.dumps(
+            {
+                "id": event_id,
+                "type": "points.redeemed",
+                "occurred_at": "2026-11-29T10:00:00Z",
+                "profile_id": "p-041",
+                "data": {"redemption_id": redemption_id, "points": points},
+            }
+        )
+
+    tries = [redeem("r1", "rd-big", 10_000_000), redeem("r2", "rd-ok", 100), redeem("r3", "rd-ok", 100)]
+    publish(env, tries)
+    letters = consume(kafka_bootstrap, env["REACTOR_DLQ_TOPIC"], lambda r: len(r) >= 2, timeout=60)
+    assert [(r["error"]["code"], r["raw"].encode()) for r in letters] == [
+        ("insufficient_balance", tries[0]),
+        ("duplicate_redemption", tries[2]),
+    ]
+    actions = consume(kafka_bootstrap, env["REACTOR_ACTIONS_TOPIC"], lambda r: False, timeout=3)
+    redeemed = [a for a in actions if a["event_id"] in {"r1", "r2", "r3"}]
+    assert [(a["event_id"], a["type"], a["points"]) for a in redeemed] == [("r2", "points.award", -100)]
+    assert 'reactor_rejects_total{code="insufficient_balance"} 1.0' in worker.metrics()

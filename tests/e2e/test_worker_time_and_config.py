@@ -222,3 +222,53 @@ def test_an_automation_over_many_profiles_runs_in_bounded_batches_once_each_acro
     actions = consume(kafka_bootstrap, env["REACTOR_ACTIONS_TOPIC"], lambda r: False, timeout=3)
     assert sorted(a["profile_id"] for a in actions) == profiles  # each once
     assert {a["event_id"] for a in actions} == {f"launch-gift@{iso(at)}"}
+
+
+def test_a_reminder_fires_once_across_kill_9_before_and_after_it_falls_due(kafka_bootstrap, tmp_path, run):
+    """CONTRACT §8: a reminder fires once per item and due time. The worker is
+    killed (SIGKILL) before the reminder falls due and restarted after: it fires
+    late, at once; killed again right after, the restart must not fire it again
+    (what fired is in the profile's state, committed with the action)."""
+    root = write_config(
+        tmp_path / "cfg",
+        {
+            "reactions/r.yaml": """
+        reactions:
+          - id: gift
+            on: [profile.updated]
+            actions: [{type: reward.create, amount: 5, currency: AUD, valid_for: 3m}]
+        reminders:
+          - id: gift-expiring
+            of: reward.expires_at
+            before: 2m
+            actions: [{type: tag.add, tag: gift-expiring}]
+    """
+        },
+    )
+    env = worker_env(kafka_bootstrap, tmp_path, config=root)
+    # The gift runs out 130 s from now, so its reminder falls due in 10 s.
+    occurred = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=50)
+    due = occurred + timedelta(minutes=1)
+    worker = run(env)
+    publish(env, [event("e1", "p-1", occurred)])
+    actions_topic = env["REACTOR_ACTIONS_TOPIC"]
+    first = consume(kafka_bootstrap, actions_topic, lambda r: len(r) >= 1, timeout=60)
+    assert [a["type"] for a in first] == ["reward.create"]
+    assert datetime.now(UTC) < due, "the reward took too long: the kill would come after the reminder"
+    worker.kill()
+    while datetime.now(UTC) < due + timedelta(seconds=2):
+        time.sleep(0.5)
+    worker = run(env)  # down when it fell due: it fires now
+    fired = consume(kafka_bootstrap, actions_topic, lambda r: len(r) >= 2, timeout=60)
+    worker.kill()
+    reminder = fired[1]
+    assert (reminder["type"], reminder["tag"], reminder["reaction_id"]) == (
+        "tag.add",
+        "gift-expiring",
+        "gift-expiring",
+    )
+    assert reminder["at"] == iso(due)
+    run(env)
+    time.sleep(6)  # several ticks after the restart
+    again = consume(kafka_bootstrap, actions_topic, lambda r: False, timeout=3)
+    assert [a["type"] for a in again] == ["reward.create", "tag.add"], "the reminder must fire once"

@@ -307,7 +307,11 @@ class Worker:
             return
         batch.started[profile_id][1].append(work)
         if work.kind == "event" and work.event is not None:
-            self.metrics.child(self.metrics.events, work.event.type, outcome.skipped or "processed").inc()
+            self.metrics.child(
+                self.metrics.events,
+                work.event.type,
+                "rejected" if outcome.rejected is not None else outcome.skipped or "processed",
+            ).inc()
         self._keep(outcome, records, profile_id, partition, batch)
 
     def _outcome(
@@ -321,6 +325,12 @@ class Worker:
             assert work.event is not None
             outcome = process(work.event, state, config)
         records: list[tuple[str, bytes]] = []
+        if outcome.rejected is not None:  # a redemption that cannot be done: invalid input
+            self.metrics.child(self.metrics.rejects, outcome.rejected["code"]).inc()
+            raw, source = self._raw_and_source(work)
+            letter = dead_letter(outcome.rejected, source, raw)
+            records.append((self.settings.dlq_topic, fit_dead_letter(letter, raw, self.limit)))
+            return outcome, records
         actions_topic = self.settings.actions_topic
         for action in outcome.actions:
             value = action.to_json()
