@@ -129,6 +129,20 @@ def _days_since(earlier: str | None, now: str) -> int | None:
     return None if earlier is None else whole_days(earlier, now)
 
 
+def reward_item(reward: list[Any]) -> dict[str, Any]:
+    """A held reward (`[id, amount, remaining, currency, issued_at,
+    expires_at]`) as the context shows it."""
+    reward_id, amount, remaining, currency, issued, expires = reward
+    return {
+        "id": reward_id,
+        "amount": amount,
+        "remaining": remaining,
+        "currency": currency,
+        "issued_at": issued,
+        "expires_at": expires,
+    }
+
+
 class ContextView:
     """The context of one event over a profile's state that changes as steps
     run. Keys are computed on first read and dropped when the part of the
@@ -258,16 +272,9 @@ class ContextView:
     def _rewards(self) -> dict[str, Any]:
         return {
             "rewards": [
-                {
-                    "id": reward_id,
-                    "amount": amount,
-                    "remaining": remaining,
-                    "currency": currency,
-                    "issued_at": issued,
-                    "expires_at": expires,
-                }
-                for reward_id, amount, remaining, currency, issued, expires in self.state.rewards
-                if remaining > 0
+                reward_item(reward)
+                for reward in self.state.rewards
+                if reward[2] > 0
             ]
         }
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from reactor.clock import format_instant, shift
-from reactor.context import local_date, next_birthday
+from reactor.context import local_date, next_birthday, reward_item
 
 if TYPE_CHECKING:
     from reactor.config import Config, Reaction
@@ -91,17 +91,10 @@ Items = Iterator[tuple[str, str, Any]]
 
 
 def _rewards(rule: ReminderRule, state: ProfileState, config: Config, now: str, until: str | None) -> Items:
-    for reward_id, amount, remaining, currency, issued, expires in state.rewards:
-        if expires is not None and remaining > 0:
-            item = {
-                "id": reward_id,
-                "amount": amount,
-                "remaining": remaining,
-                "currency": currency,
-                "issued_at": issued,
-                "expires_at": expires,
-            }
-            yield reward_id, shift(expires, rule.offset), item
+    for reward in state.rewards:
+        expires = reward[5]
+        if expires is not None and reward[2] > 0:
+            yield reward[0], shift(expires, rule.offset), reward_item(reward)
 
 
 def _benefits(rule: ReminderRule, state: ProfileState, config: Config, now: str, until: str | None) -> Items:
