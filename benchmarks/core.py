@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from json_logic import jsonLogic  # json-logic-qubit, the baseline
 
 from reactor.config import Config, load_config
 from reactor.engine import process
@@ -200,8 +199,14 @@ def write_config(root: Path, reactions: int, rng: random.Random, reminders: bool
             {"type": "points.award", "kind": "reward", "points": {"*": [{"var": "transaction.total"}, 10]}},
         ],
     }
-    (root / "reactions" / "rules.yaml").write_text(orjson.dumps({"reactions": rules}).decode())
+    (root / "reactions" / "rules.yaml").write_bytes(rules_yaml(rules))
     return load_config(root)
+
+
+def rules_yaml(rules: list[dict]) -> bytes:
+    """Reactions as YAML, one JSON flow mapping a line (a YAML line may hold at
+    most 20,000 bytes: README 'Limits')."""
+    return b"reactions:\n" + b"".join(b"  - " + orjson.dumps(rule) + b"\n" for rule in rules)
 
 
 def _birthday(pid: str) -> str:
@@ -324,6 +329,8 @@ def capture_rule_work(config: Config, lines: list[bytes]) -> list[tuple[Any, Any
 
 def time_rules(work: list[tuple[Any, Any, dict[str, Any]]], engine: str) -> float:
     """The rules alone: datalogic (one parse per context, compiled rules) or qubit."""
+    from json_logic import jsonLogic  # json-logic-qubit, the baseline (the bench extra)
+
     gc.collect()
     started = time.perf_counter()
     if engine == "qubit":
@@ -368,6 +375,10 @@ def time_batches(groups: list[tuple[Any, dict[str, Any]]]) -> float:
 def with_qubit() -> Callable[[], None]:
     """Swap json-logic-qubit in for datalogic inside reactor (the same pipeline,
     the other rule engine); returns the function that swaps datalogic back."""
+    # Imported where used, not at the top: the e2e tests reuse this module's
+    # generator and install only the test extra, not the bench one.
+    from json_logic import jsonLogic  # json-logic-qubit, the baseline
+
     saved = (ContextData.__init__, Condition.holds, Amount.value, ConditionBatch.evaluate)
 
     def init(self: Any, context: Any) -> None:

@@ -42,7 +42,7 @@ from typing import Any
 
 import orjson
 
-from core import generate_events, write_config  # benchmarks/core.py
+from core import generate_events, rules_yaml, write_config  # benchmarks/core.py
 from reactor.config import Config, load_config
 from reactor.diff import profile_actions, run_diff
 from reactor.replay import Replay
@@ -72,7 +72,8 @@ def changed_config(base_root: Path, root: Path) -> Config:
     (root / "reactions").mkdir(parents=True)
     (root / "targets").mkdir()
     (root / "reactions" / "catalog.yaml").write_text((base_root / "reactions" / "catalog.yaml").read_text())
-    rules = orjson.loads((base_root / "reactions" / "rules.yaml").read_bytes())["reactions"]
+    lines = (base_root / "reactions" / "rules.yaml").read_bytes().splitlines()[1:]
+    rules = [orjson.loads(line.removeprefix(b"  - ")) for line in lines]  # as `rules_yaml` wrote them
     changed = next(r for r in rules[1:] if halve_first_threshold(r.get("when")))
     removed = rules.pop(-1)
     rules.append(
@@ -83,7 +84,7 @@ def changed_config(base_root: Path, root: Path) -> Config:
             "actions": [{"type": "points.award", "kind": "reward", "points": 500}],
         }
     )
-    (root / "reactions" / "rules.yaml").write_bytes(orjson.dumps({"reactions": rules}))
+    (root / "reactions" / "rules.yaml").write_bytes(rules_yaml(rules))
     print(f"  change: threshold of {changed['id']} halved, {removed['id']} removed, big-basket-bonus added")
     return load_config(root)
 
