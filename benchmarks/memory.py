@@ -3,7 +3,7 @@
 Replays generated events (a snapshot and a few transactions per profile) with
 the bundled sample configuration and prints, from one run:
 
-- bytes of state per profile as the worker stores it (the Faust table value:
+- bytes of state per profile as the worker stores it (the changelog value:
   compact JSON), mean and p99, against the goal of <= 2 KB;
 - the stored state of one busy profile with 10,000 purchases in its window,
   and the bytes each kept purchase adds;

@@ -270,13 +270,7 @@ class ContextView:
         return {"points": balances}
 
     def _rewards(self) -> dict[str, Any]:
-        return {
-            "rewards": [
-                reward_item(reward)
-                for reward in self.state.rewards
-                if reward[2] > 0
-            ]
-        }
+        return {"rewards": [reward_item(reward) for reward in self.state.rewards if reward[2] > 0]}
 
     def _tiers(self) -> dict[str, Any]:
         tiers: dict[str, Any] = {}

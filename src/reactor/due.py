@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     from reactor.engine import Run
     from reactor.state import ProfileState
 
-__all__ = ["earliest_reminder", "next_due_at", "run_due_work"]
+__all__ = ["MEMO_FIELDS", "earliest_reminder", "next_due_at", "run_due_work"]
+
+#: The state's fields the reminders' due times depend on.
+MEMO_FIELDS = ("rewards", "benefits", "statuses", "tiers", "snapshot", "reminded")
 
 
 def _items(state: ProfileState, config: Config, until: str | None = None) -> list[tuple[str, int, Any, str]]:
@@ -55,10 +58,11 @@ def _items(state: ProfileState, config: Config, until: str | None = None) -> lis
 def earliest_reminder(state: ProfileState, config: Config) -> str | None:
     """When the reminder due first for `state` (not fired yet) is due, or None.
 
-    Remembered on the state, keyed by what it depends on (the fields are
-    replaced, never changed in place, when they change: `is` tells), so
-    that the events of a profile whose items did not change pay nothing."""
-    key = (state.rewards, state.benefits, state.statuses, state.tiers, state.snapshot, state.reminded)
+    Remembered on the state, keyed by what it depends on (`MEMO_FIELDS`, by
+    identity: a field is replaced when it changes, or changed in place after
+    `Run.touch`, which forgets the memo), so that the events of a profile
+    whose items did not change pay nothing."""
+    key = tuple(getattr(state, name) for name in MEMO_FIELDS)
     memo = state.due_memo
     if (
         memo is not None

@@ -40,7 +40,7 @@ from reactor.actions import Action, ReactionFailure, action_id
 from reactor.clock import seconds, shift
 from reactor.config import Config, Dependents, Reaction, Step, Target
 from reactor.context import PARTS, ContextView, profile_view
-from reactor.due import earliest_reminder, next_due_at, run_due_work
+from reactor.due import MEMO_FIELDS, earliest_reminder, next_due_at, run_due_work
 from reactor.errors import RuleError, TemplateError
 from reactor.events import (
     PROFILE_DELETED,
@@ -78,6 +78,7 @@ MAX_CASCADE = 8
 #: How long a fired reminder is remembered after its due time (longer than a
 #: year, so that a yearly one is never mistaken for the next year's).
 _REMEMBER_REMINDERS = timedelta(days=400)
+_MEMO_FIELDS = frozenset(MEMO_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +261,10 @@ class Run:
         its value as it was while a reaction that may fail runs."""
         owned, undo, state = self._owned, self._undo, self.state
         for name in fields:
+            if name in _MEMO_FIELDS:
+                # The due-time memo knows these fields by identity; one changed
+                # in place is the same object with other contents.
+                state.due_memo = None
             if name not in owned:
                 owned.add(name)
             elif undo is None or name in undo:

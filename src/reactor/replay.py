@@ -254,6 +254,12 @@ class Replay:
                     if outcome.state is None:  # a deleted profile's marker, at its end
                         del self.states[profile_id]
                     self._apply(outcome, raw=b"", source={})
+                    again = self._scheduled.get(profile_id)
+                    if again is not None and again <= next_expiry_at:
+                        # A bug (due work that leaves itself due) must not loop
+                        # for ever: reported, and left until the profile's next event.
+                        del self._scheduled[profile_id]
+                        self._internal_error(RuntimeError(f"due work left {again} due again"), b"", source)
                 continue
             if next_tick is None:
                 break

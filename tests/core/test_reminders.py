@@ -57,6 +57,41 @@ def test_a_reward_reminder_fires_at_its_due_time_once(cfg):
     assert next_due(outcome.state, config) == "2026-01-31T10:00:00Z"
 
 
+def test_two_reminders_due_at_one_instant_fire_once_and_the_next_due_time_moves_on(cfg):
+    # Found by benchmarks/memory.py, whose replay never ended: the second
+    # reminder fired in one run changed the fired list in place, the due-time
+    # memo kept the instant already done, and replay ran it again for ever.
+    config = cfg(
+        REWARD
+        + "  - {id: second, of: reward.expires_at, before: 14d, actions: [{type: tag.add, tag: again}]}\n"
+    )
+    state, _, _ = run(config, transaction(10, at="2026-01-01T10:00:00Z"))
+    assert next_due(state, config) == "2026-01-17T10:00:00Z"
+    outcome = run_due(state, config, "2026-01-17T10:00:00Z")
+    assert sorted(a.fields["tag"] for a in outcome.actions) == ["again", "reminded"]
+    assert next_due(outcome.state, config) == "2026-01-31T10:00:00Z"
+    assert run_due(outcome.state, config, "2026-01-17T10:00:00Z").actions == ()
+
+
+def test_replay_reports_due_work_that_leaves_itself_due_instead_of_looping(cfg, monkeypatch):
+    # The guard behind the bug above: were the next due time still the instant
+    # just run, replay would run it for ever. Such a bug cannot be made with the
+    # real engine any more, so `next_due` is replaced by one that has it.
+    import reactor.replay as replay_module
+
+    config = cfg(REWARD)
+    monkeypatch.setattr(replay_module, "next_due", lambda state, config: "2026-01-17T10:00:00Z")
+    rejects: list[dict] = []
+    runner = replay_module.Replay(config, on_action=lambda a: None, on_reject=rejects.append)
+    lines = [transaction(10, at="2026-01-01T10:00:00Z"), transaction(5, at="2026-02-01T10:00:00Z")]
+    runner.feed_lines(enumerate(lines, 1))
+    (letter,) = rejects
+    assert letter["error"]["code"] == "internal_error"
+    assert "left 2026-01-17T10:00:00Z due again" in letter["error"]["message"]
+    assert letter["source"]["profile_id"] == "p-1"
+    assert (runner.stats.events, runner.stats.rejected, runner.stats.internal_errors) == (2, 0, 1)
+
+
 def test_a_due_time_already_past_when_the_item_appears_fires_at_once(cfg):
     config = cfg(REWARD.replace("valid_for: 30d", "valid_for: 10d"))
     _, actions, _ = run(config, transaction(10, id="e1", at="2026-01-01T10:00:00Z"))
