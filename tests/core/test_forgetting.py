@@ -50,7 +50,7 @@ def test_a_deletion_forgets_everything_and_tells_downstream(config):
     assert forget["at"] == "2026-02-01T00:00:00Z"
     # Only the marker is left: the profile id and when it was deleted.
     assert orjson.loads(state.to_json()) == {
-        "v": 2,
+        "v": 3,
         "p": "p-1",
         "c": "2026-02-01T00:00:00Z",
         "dl": "2026-02-01T00:00:00Z",

@@ -227,7 +227,7 @@ def test_incremental_figures_equal_a_recomputation_over_random_histories(tmp_pat
 def test_state_json_of_another_format_is_refused(tmp_path: Path):
     import pytest
 
-    with pytest.raises(ValueError, match="format 2"):
+    with pytest.raises(ValueError, match="format 3"):
         ProfileState.from_json(b'{"p": "p-1", "sa": 12.5}')
 
 
@@ -237,3 +237,42 @@ def test_a_lifetime_spend_past_64_bits_still_goes_through_the_changelog():
     again = ProfileState.from_json(state.to_json())
     assert again.spend_micro == 19 * 10**18 and again.spend_all == 19 * 10**12
     assert ProfileState.from_json(ProfileState("p-2", spend_micro=-5).to_json()).spend_micro == -5
+
+
+def test_what_purchases_earned_is_stored_by_column_and_read_back():
+    # Three purchases: one that earned two kinds (its tier points doubled by a
+    # status, awarded 90 s after the purchase: a late sync), one that earned
+    # nothing, one that earned reward points at its own time.
+    records = [
+        [1_767_225_600, 35.5, "t-1", "pos", [1_767_225_690, {"tier": [71, "influencer"], "reward": [355]}]],
+        [1_767_229_200, -20.0, "t-2", "pos", None],
+        [1_767_232_800, 12.0, "t-3", "web", [1_767_232_800, {"reward": [120]}]],
+    ]
+    state = ProfileState("p-1")
+    for record in records:
+        state.purchases.append([*record[:4], record[4]])
+    stored = orjson.loads(state.to_json())
+    assert stored["v"] == 3
+    assert stored["pu"]["4"] == [90, 0, 0]
+    assert stored["pu"]["k"] == {"tier": [[71, "influencer"], None, None], "reward": [355, None, 120]}
+    assert ProfileState.from_json(state.to_json()).purchases.records() == records
+
+
+def test_a_state_stored_by_the_version_before_is_read():
+    # Version 2 kept what a purchase earned as one value per purchase.
+    old = {
+        "v": 2,
+        "p": "p-1",
+        "pu": {
+            "0": [1_767_225_600, 3600],
+            "1": [35.5, 12.0],
+            "2": ["t-1", "t-3"],
+            "3": "pos",
+            "4": [[1_767_225_600, {"tier": [36]}], None],
+        },
+    }
+    state = ProfileState.from_json(orjson.dumps(old))
+    assert state.purchases.records() == [
+        [1_767_225_600, 35.5, "t-1", "pos", [1_767_225_600, {"tier": [36]}]],
+        [1_767_229_200, 12.0, "t-3", "pos", None],
+    ]
