@@ -46,6 +46,7 @@ from harness import (
 
 from reactor.config import load_config
 from reactor.replay import Replay
+from reactor.state import ProfileState
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -380,6 +381,73 @@ def test_bad_messages_are_dead_lettered_and_the_events_behind_them_processed(kaf
     assert {a["id"] for a in got} >= expected
     assert 'reactor_rejects_total{code="key_mismatch"} 2.0' in worker.metrics()
     assert worker.health()["ready"] is True
+
+
+def test_a_state_past_what_the_changelog_accepts_dead_letters_the_event_that_grew_it(
+    kafka_bootstrap, deployment
+):
+    """A profile's state is one changelog record (README 'Limits'). Here the
+    changelog accepts 30,000 bytes: a profile's purchases are applied until the
+    next would take its state past that; each after is a `state_too_large`
+    dead letter with its bytes, the state stays as it was, other profiles go on."""
+    from datetime import UTC, datetime, timedelta
+
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    env = deployment.env
+    inputs_of(env)
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    changelog = f"{env['REACTOR_APP_ID']}.profiles"
+    config = {"cleanup.policy": "compact", "max.message.bytes": "30000"}
+    for future in admin.create_topics([NewTopic(changelog, 4, 1, config=config)]).values():
+        future.result()
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=20)
+
+    def purchase(n: int) -> bytes:
+        at = (start + timedelta(minutes=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        txn = {"id": f"t-{n}", "total": 20.0 + n % 7, "currency": "AUD", "transacted_at": at}
+        return orjson.dumps(
+            {
+                "id": f"e-{n}",
+                "type": "transaction.created",
+                "occurred_at": at,
+                "profile_id": "p-busy",
+                "data": {"transaction": txn},
+            }
+        )
+
+    busy = [purchase(n) for n in range(1_500)]
+    profile = {"id": "p-busy", "first_name": "Ava", "email": "ava@example.com"}
+    snapshot = orjson.dumps(
+        {
+            "id": "s-1",
+            "type": "profile.updated",
+            "occurred_at": (start - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "profile_id": "p-busy",
+            "data": {"profile": profile},
+        }
+    )
+    deployment()
+    publish(env, [snapshot, *busy])
+    others = [line for line in EXAMPLES if b'"p-041"' in line and b"points.redeemed" not in line]
+    publish(env, others)
+    expected = {a["id"] for a in replay_actions(lines=others) if a["event_id"] is not None}
+    consume(
+        kafka_bootstrap, env["REACTOR_ACTIONS_TOPIC"], lambda r: {a["id"] for a in r} >= expected, timeout=120
+    )
+    letters = consume(kafka_bootstrap, env["REACTOR_DLQ_TOPIC"], lambda r: False, timeout=5)
+    assert letters, "the busy profile never passed the bound"
+    assert {r["error"]["code"] for r in letters} == {"state_too_large"}
+    assert "more than" in letters[0]["error"]["message"] and changelog in letters[0]["error"]["message"]
+    # Each dead letter is one purchase, its bytes exactly; those before were applied.
+    refused = [int(orjson.loads(r["raw"])["id"][2:]) for r in letters]
+    assert [r["raw"].encode() for r in letters] == [busy[n] for n in refused]
+    applied = 1_500 - len(refused)
+    assert refused == list(range(applied, 1_500))
+    states = changelog_states(kafka_bootstrap, env["REACTOR_APP_ID"])
+    assert "p-041" in states
+    kept = ProfileState.from_json(orjson.dumps(states["p-busy"]))
+    assert kept.shop_count == applied and len(orjson.dumps(states["p-busy"])) <= 30_000
 
 
 def test_a_redemption_that_cannot_be_done_is_dead_lettered_and_changes_nothing(kafka_bootstrap, deployment):

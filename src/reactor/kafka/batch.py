@@ -19,7 +19,7 @@ from confluent_kafka import Message
 from reactor.events import Event
 from reactor.state import ProfileState
 
-__all__ = ["Batch", "Round", "Work", "internal_error", "where"]
+__all__ = ["Batch", "Round", "StateTooLarge", "Work", "internal_error", "where"]
 
 log = logging.getLogger("reactor.worker")
 
@@ -104,6 +104,14 @@ def where(message: Message) -> tuple[str, int, int]:
     return topic, partition, offset
 
 
+class StateTooLarge(ValueError):
+    """A profile's state that one changelog record cannot hold."""
+
+
 def internal_error(exc: Exception) -> dict[str, str]:
-    """The dead letter's error for an unexpected exception in processing."""
+    """The dead letter's error for an exception in processing: `state_too_large`
+    (the event would grow its profile's state past what the changelog accepts),
+    or `internal_error` (unexpected)."""
+    if isinstance(exc, StateTooLarge):
+        return {"code": "state_too_large", "message": str(exc), "path": ""}
     return {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}", "path": ""}

@@ -48,7 +48,7 @@ from reactor.config import Config
 from reactor.engine import Outcome, next_due, process, run_due, schedule_event
 from reactor.errors import InvalidEvent
 from reactor.events import Event, decode_event
-from reactor.kafka.batch import Batch, Round, Work, internal_error, where
+from reactor.kafka.batch import Batch, Round, StateTooLarge, Work, internal_error, where
 from reactor.kafka.errors import client_logger
 from reactor.kafka.ordering import EventTimeMerge
 from reactor.kafka.records import fit_dead_letter
@@ -393,7 +393,7 @@ class Worker:
             exc,
             extra={"event_id": work.event.id if work.event else None, "kind": work.kind},
         )
-        self.metrics.child(self.metrics.rejects, "internal_error").inc()
+        self.metrics.child(self.metrics.rejects, internal_error(exc)["code"]).inc()
         if work.message is not None:
             self.metrics.child(
                 self.metrics.events, work.event.type if work.event else "unknown", "failed"
@@ -542,8 +542,9 @@ class Worker:
             return None
         value = state.to_json()
         if len(value) > self.limit:
-            raise ValueError(
-                f"the profile's state of {len(value)} bytes is larger than {self.changelog} accepts"
+            raise StateTooLarge(
+                f"the profile's state would be {len(value):,} bytes, more than {self.changelog}"
+                f" accepts ({self.limit:,}): the event is not applied"
             )
         return value
 
