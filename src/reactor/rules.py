@@ -390,14 +390,26 @@ def compile_batch(conditions: Sequence[Condition | None]) -> ConditionBatch:
     sources = [True if c is None else c.source for c in conditions]  # as written
     compiled = _ENGINE.compile([True if c is None else c.logic for c in conditions])
     always = all(c is None for c in conditions)
-    return ConditionBatch(len(sources), compiled, _top_level_reads(compiled), tuple(sources), always)
+    reads: frozenset[str] | None = frozenset()
+    for condition in conditions:
+        if condition is not None:
+            reads = None if reads is None or condition.reads is None else reads | condition.reads
+    return ConditionBatch(len(sources), compiled, reads, tuple(sources), always)
+
+
+def _reads_as_written(rule: Any) -> frozenset[str] | None:
+    """What `rule` reads, from the rule as written: the rewritten `==` reads
+    the same operands, but datalogic cannot see through its fallback operator
+    (a custom one) and would report the reads incomplete, so every rule with
+    an `==` would parse the whole context."""
+    return _top_level_reads(_ENGINE.compile(rule))
 
 
 def compile_condition(rule: Any, where: str) -> Condition:
     """Compile a checked rule (see `check_rule`) into a `Condition`."""
     logic = rewrite(rule)
     compiled = _ENGINE.compile(logic)
-    return Condition(rule, where, compiled, _top_level_reads(compiled), logic)
+    return Condition(rule, where, compiled, _reads_as_written(rule), logic)
 
 
 def compile_amount(source: Any, where: str) -> Amount:
@@ -405,7 +417,7 @@ def compile_amount(source: Any, where: str) -> Amount:
     if isinstance(source, int | float) and not isinstance(source, bool):
         return Amount(source, where)
     compiled = _ENGINE.compile(rewrite(source))
-    return Amount(source, where, compiled, _top_level_reads(compiled))
+    return Amount(source, where, compiled, _reads_as_written(source))
 
 
 def is_truthy(value: Any) -> bool:
