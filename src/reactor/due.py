@@ -62,14 +62,19 @@ def earliest_reminder(state: ProfileState, config: Config) -> str | None:
     identity: a field is replaced when it changes, or changed in place after
     `Run.touch`, which forgets the memo), so that the events of a profile
     whose items did not change pay nothing."""
-    key = tuple(getattr(state, name) for name in MEMO_FIELDS)
     memo = state.due_memo
-    if (
-        memo is not None
-        and memo[1] == config.version
-        and all(a is b for a, b in zip(memo[0], key, strict=True))
-    ):
-        return memo[2]
+    if memo is not None and memo[1] == config.version:
+        seen = memo[0]  # in MEMO_FIELDS' order, spelt out: this runs for every event
+        if (
+            seen[0] is state.rewards
+            and seen[1] is state.benefits
+            and seen[2] is state.statuses
+            and seen[3] is state.tiers
+            and seen[4] is state.snapshot
+            and seen[5] is state.reminded
+        ):
+            return memo[2]
+    key = (state.rewards, state.benefits, state.statuses, state.tiers, state.snapshot, state.reminded)
     assert state.clock is not None
     found = due_reminders(state, config, state.clock)
     earliest = found[0].due if found else None
