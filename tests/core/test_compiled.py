@@ -59,6 +59,13 @@ def test_the_core_and_cli_tests_pass_on_the_compiled_build(compiled_site: Path):
     # holds for mypy but not at run time shows up (it did once: a field that a
     # call in between set to None).
     args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/core", "tests/cli"]
-    done = run(compiled_site, *args, "--ignore=tests/core/test_compiled.py")
+    # The one test left out replaces a module global with monkeypatch (a faulty
+    # `next_due`, to test replay's guard against due work that leaves itself
+    # due): a mypyc module binds its globals at compile time, so it cannot be
+    # reached there; the pure build runs it.
+    guard = (
+        "tests/core/test_reminders.py::test_replay_reports_due_work_that_leaves_itself_due_instead_of_looping"
+    )
+    done = run(compiled_site, *args, "--ignore=tests/core/test_compiled.py", f"--deselect={guard}")
     assert done.returncode == 0, done.stdout.decode()[-3000:]
     assert b" passed" in done.stdout and b"skipped" not in done.stdout
