@@ -19,7 +19,7 @@ from confluent_kafka import Message
 from reactor.events import Event
 from reactor.state import ProfileState
 
-__all__ = ["Batch", "Round", "StateTooLarge", "Work", "internal_error", "where"]
+__all__ = ["Batch", "Round", "StateTooLarge", "Work", "processing_error", "where"]
 
 log = logging.getLogger("reactor.worker")
 
@@ -108,7 +108,7 @@ class StateTooLarge(ValueError):
     """A profile's state that one changelog record cannot hold."""
 
 
-def internal_error(exc: Exception) -> dict[str, str]:
+def processing_error(exc: Exception) -> dict[str, str]:
     """The dead letter's error for an exception in processing: `state_too_large`
     (the event would grow its profile's state past what the changelog accepts),
     or `internal_error` (unexpected)."""

@@ -48,7 +48,7 @@ from reactor.config import Config
 from reactor.engine import Outcome, next_due, process, run_due, schedule_event
 from reactor.errors import InvalidEvent
 from reactor.events import Event, decode_event
-from reactor.kafka.batch import Batch, Round, StateTooLarge, Work, internal_error, where
+from reactor.kafka.batch import Batch, Round, StateTooLarge, Work, processing_error, where
 from reactor.kafka.errors import client_logger
 from reactor.kafka.ordering import EventTimeMerge
 from reactor.kafka.records import fit_dead_letter
@@ -220,7 +220,7 @@ class Worker:
             self.metrics.child(self.metrics.events, "unknown", "rejected").inc()
             payload = exc.as_dict()
         except Exception as exc:
-            payload = internal_error(exc)
+            payload = processing_error(exc)
         self.merge.add((topic, partition), message, occurred_at, payload, time.monotonic())
 
     def _key_mismatch(self, key: bytes | None, event: Event) -> dict[str, str]:
@@ -393,15 +393,16 @@ class Worker:
             exc,
             extra={"event_id": work.event.id if work.event else None, "kind": work.kind},
         )
-        self.metrics.child(self.metrics.rejects, internal_error(exc)["code"]).inc()
+        error = processing_error(exc)
+        self.metrics.child(self.metrics.rejects, error["code"]).inc()
         if work.message is not None:
             self.metrics.child(
                 self.metrics.events, work.event.type if work.event else "unknown", "failed"
             ).inc()
-            self._letter(internal_error(exc), work.message, batch)
+            self._letter(error, work.message, batch)
         else:  # time-driven work: a dead letter naming the tick, the profile keeps its state
             raw, source = self._raw_and_source(work)
-            record = dead_letter(internal_error(exc), source, raw)
+            record = dead_letter(error, source, raw)
             key = work.event.profile_id.encode() if work.event else None
             batch.letters.append((key, fit_dead_letter(record, raw, self.limit)))
 
