@@ -17,6 +17,7 @@ the cent when shown.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,7 @@ from typing import Any
 import orjson
 
 from reactor.clock import DAY, format_instant, seconds, shift
-from reactor.windows import Log
+from reactor.windows import Log, collapse, spread
 
 __all__ = [
     "COPY",
@@ -487,28 +488,26 @@ def _pack_earned(columns: dict[str, Any]) -> None:
     `"k"` per kind one column of points (a list when statuses multiplied
     them), None where that purchase earned none of it. About 8 bytes a
     purchase instead of 40."""
-    earned = columns["4"] if isinstance(columns["4"], list) else [columns["4"]] * len(columns["0"])
-    at, offsets = 0, []
+    times = list(itertools.accumulate(columns["0"]))
+    earned = spread(columns["4"], len(times))
+    offsets = []
     kinds: dict[str, list[Any]] = {}
-    for index, (delta, record) in enumerate(zip(columns["0"], earned, strict=True)):
-        at += delta
+    for index, (at, record) in enumerate(zip(times, earned, strict=True)):
         offsets.append(0 if record is None else record[0] - at)
         for kind, value in (record[1] if record is not None else {}).items():
-            column = kinds.setdefault(kind, [None] * len(earned))
+            column = kinds.setdefault(kind, [None] * len(times))
             column[index] = value[0] if len(value) == 1 else value
-    columns["4"] = offsets[0] if all(o == offsets[0] for o in offsets) else offsets
+    columns["4"] = collapse(offsets)
     if kinds:
         columns["k"] = kinds
 
 
 def _unpack_earned(columns: dict[str, Any]) -> None:
     """The inverse of `_pack_earned`: `"4"` as `Log.from_columns` reads it."""
-    count = len(columns["0"])
+    times = list(itertools.accumulate(columns["0"]))
     kinds: dict[str, list[Any]] = columns.pop("k", {})
-    offsets = columns["4"] if isinstance(columns["4"], list) else [columns["4"]] * count
-    at, earned = 0, []
-    for index, (delta, offset) in enumerate(zip(columns["0"], offsets, strict=True)):
-        at += delta
+    earned = []
+    for index, (at, offset) in enumerate(zip(times, spread(columns["4"], len(times)), strict=True)):
         record = {
             kind: value if isinstance(value, list) else [value]
             for kind, column in kinds.items()

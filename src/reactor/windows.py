@@ -32,7 +32,7 @@ import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["Log"]
+__all__ = ["Log", "collapse", "spread"]
 
 
 def _time(record: Any) -> str:
@@ -42,6 +42,18 @@ def _time(record: Any) -> str:
 #: A dead front shorter than this is never compacted (copying a few records
 #: costs more than keeping them).
 _MIN_COMPACT = 32
+
+
+def collapse(values: list[Any]) -> Any:
+    """A stored column: the list, or its one value when every record has it."""
+    first = values[0]
+    same = not isinstance(first, list | dict) and all(v == first for v in values)
+    return first if same else values
+
+
+def spread(column: Any, count: int) -> list[Any]:
+    """The inverse of `collapse`, for `count` records."""
+    return column if isinstance(column, list) else [column] * count
 
 
 class Log:
@@ -106,10 +118,7 @@ class Log:
         times = [r[0] for r in records]
         out["0"] = [times[0], *(b - a for a, b in itertools.pairwise(times))]
         for field in range(1, len(records[0])):
-            values = [r[field] for r in records]
-            first = values[0]
-            same = not isinstance(first, list | dict) and all(v == first for v in values)
-            out[str(field)] = first if same else values
+            out[str(field)] = collapse([r[field] for r in records])
         return out
 
     @classmethod
@@ -122,14 +131,10 @@ class Log:
         """The log `columns` stored."""
         if not data:
             return cls((), key_of, measure)
-        times, at = [], 0
-        for delta in data["0"]:
-            at += delta
-            times.append(at)
+        times = list(itertools.accumulate(data["0"]))
         fields = [times]
         for field in range(1, len(data)):
-            values = data[str(field)]
-            fields.append(values if isinstance(values, list) else [values] * len(times))
+            fields.append(spread(data[str(field)], len(times)))
         return cls([list(r) for r in zip(*fields, strict=True)], key_of, measure)
 
     def records(self) -> list[Any]:
