@@ -129,13 +129,23 @@ def _same(a: Action, b: Action) -> bool:
 
 
 def _only_in(these: list[Action], those: list[Action]) -> list[Action]:
-    """The actions of `these` that `those` lacks, counted as a multiset, in order."""
-    left = Counter(comparable(a) for a in those)
+    """The actions of `these` that `those` lacks, counted as a multiset, in order.
+    Two actions can be the same only with the same id (it derives from the
+    profile, event, reaction and position), so each is compared whole only
+    with the actions of its id: no action is serialised to be compared."""
+    left: dict[str, list[Action]] = {}
+    for action in those:
+        left.setdefault(action.id, []).append(action)
     out = []
     for action in these:
-        key = comparable(action)
-        if left[key]:
-            left[key] -= 1
+        twins = left.get(action.id)
+        if twins:
+            for k, twin in enumerate(twins):
+                if _same(action, twin):
+                    del twins[k]
+                    break
+            else:
+                out.append(action)
         else:
             out.append(action)
     return out
