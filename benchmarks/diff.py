@@ -261,7 +261,9 @@ def main() -> None:
     )
     print(f"    diff (both replays, compare, text)     {t['diff']:7.3f}   {t['diff'] / t['replay']:6.2f}x")
     both = t["replay"] + t["replay-new"]
-    print(f"    diff / (base replay + new replay)      {t['diff'] / both:7.3f}   (what comparing adds to the two)")
+    print(
+        f"    diff / (base replay + new replay)      {t['diff'] / both:7.3f}   (what comparing adds to the two)"
+    )
     print(
         f"    diff + HTML report (second pass)       {t['diff-html']:7.3f}   {t['diff-html'] / t['replay']:6.2f}x"
     )
