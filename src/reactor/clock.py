@@ -135,6 +135,7 @@ def whole_days(earlier: str, now: str) -> int:
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 
 
+@functools.lru_cache(maxsize=8192)  # an event asks for its own instant several times
 def seconds(canonical: str) -> int:
     """Seconds since the Unix epoch of a canonical instant (UTC has no leap
     seconds there, so 365 days are exactly 365 x 86,400 of them)."""

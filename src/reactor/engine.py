@@ -276,6 +276,14 @@ class Run:
             if undo is not None and name not in undo:
                 undo[name] = before
 
+    def replacing(self, name: str) -> None:
+        """Field `name` of the state is about to be replaced whole (the limit
+        counters are: see `ProfileState.count_use`), never changed in place:
+        nothing to copy, but a reaction that fails puts its value back."""
+        undo = self._undo
+        if undo is not None and name not in undo:
+            undo[name] = getattr(self.state, name)
+
     def undo(self, saved: dict[str, Any]) -> None:
         """Put back the fields a failed reaction changed. What comes back was
         never changed in place, so it may be shared: it must be copied again
@@ -665,8 +673,7 @@ class Run:
                 self.verdicts.append((reaction.id, "matched"))
             else:
                 self.verdicts.append((reaction.id, "fired"))
-                if limit is not None:
-                    self.touch("fired")
+                if limit is not None:  # (the reaction is done: nothing left to undo)
                     self.state.count_use("fired", reaction.id, self.now, limit.per_profile, limit.window)
         except (RuleError, TemplateError) as exc:
             if started:  # undo the reaction whole: its state changes and its actions
@@ -760,8 +767,14 @@ def process(
         run.run_reactions(event.type)
         run.state.remember_event(event.id, event.occurred_at)
     run.check_attain()
-    items_after = (current.rewards, current.benefits, current.statuses, current.tiers, current.snapshot)
-    if any(a is not b for a, b in zip(items_before, items_after, strict=True)):
+    rewards, benefits, statuses, tiers, snapshot = items_before  # (spelt out: this runs for every event)
+    if (
+        current.rewards is not rewards
+        or current.benefits is not benefits
+        or current.statuses is not statuses
+        or current.tiers is not tiers
+        or current.snapshot is not snapshot
+    ):
         run.fire_reminders(event.occurred_at)  # an item that appeared after its reminder's due time
     run.keep_earned()
     return run.outcome()

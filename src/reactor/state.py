@@ -476,6 +476,8 @@ class ProfileState:
         return bool(times) and len(self._within(times, now, window)) >= per_profile
 
     def count_use(self, table: str, key: str, now: str, per_profile: int, window: timedelta | None) -> None:
+        """Count one use of `key` now. The table is replaced, never changed in
+        place (so the engine has nothing to copy first: `Run.replacing`)."""
         counters: dict[str, list[str]] = getattr(self, table)
         times = [*self._within(counters.get(key, []), now, window), now]
         setattr(self, table, {**counters, key: times[-per_profile:]})
@@ -547,6 +549,4 @@ COPY: dict[str, Any] = {
     "reversed": _dict_of_dicts,
     "reminded": dict.copy,
     "tier_points": Log.view,
-    "fired": _dict_of_lists,
-    "sent": _dict_of_lists,
 }

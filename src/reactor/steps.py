@@ -217,16 +217,16 @@ def award_points(run: Run, step: Step) -> None:
     points = round_points(points_in_range(base * multiplier, step.where))
     if points == 0:
         return
-    points_in_range(_balance(run, spec.kind) + points, step.where, "the point balance")
+    # The balance after: an award at `now` adds to the 12 months whole.
+    balance = _balance(run, spec.kind) + points
+    points_in_range(balance, step.where, "the point balance")  # (returns a float when compiled)
     add_points(run, spec.kind, points)
-    run.emit(
-        "points.award",
-        {"kind": spec.kind, "points": points, "modifiers": used, "balance": _balance(run, spec.kind)},
-    )
+    run.emit("points.award", {"kind": spec.kind, "points": points, "modifiers": used, "balance": balance})
     if run.earning is not None:
         earned = run.earning.setdefault(spec.kind, [0])
         earned[0] += points
-        earned.extend(s for s in used if s not in earned[1:])
+        if used:
+            earned.extend(s for s in used if s not in earned[1:])
 
 
 def reverse_points(run: Run, step: Step) -> None:
@@ -307,7 +307,7 @@ def send(run: Run, step: Step) -> None:
         return
     payload = target.template.render(run.context())
     if limit is not None:
-        run.touch("sent")
+        run.replacing("sent")
         state.count_use("sent", target.id, run.now, limit.per_profile, limit.window)
     run.emit("target.send", {"target": target.id, "payload": payload})
 
