@@ -16,6 +16,12 @@ Prints, from one run on one machine, these throughputs and their ratios:
 Goals (issue #3): reactor >= 20,000 events/s per core and >= 10x qubit.
 
     python benchmarks/core.py [--events 20000] [--profiles 2000] [--reactions 100] [--no-compiled]
+    python benchmarks/core.py --baseline COMMIT [--rounds 3]
+
+`--baseline` times only the pipeline, under this tree and under COMMIT (a
+git worktree of it), each in a child process, in turns; and this tree with
+the sample programme's tiers and achievements. Goals (issues #11, #12, #13):
+within 5 % of the baseline's events/s, within 10 % with the programme.
 """
 
 from __future__ import annotations
@@ -159,12 +165,16 @@ def conditions(rng: random.Random, event_type: str, k: int) -> tuple[Any, bool]:
     return shapes[k % len(shapes)]
 
 
-def write_config(root: Path, reactions: int, rng: random.Random, reminders: bool = False) -> Config:
+def write_config(
+    root: Path, reactions: int, rng: random.Random, reminders: bool = False, programme: bool = False
+) -> Config:
     (root / "reactions").mkdir(parents=True)
     (root / "targets").mkdir()
     (root / "reactions" / "catalog.yaml").write_text(CATALOG)
     if reminders:
         (root / "reactions" / "reminders.yaml").write_text(REMINDERS)
+    if programme:
+        (root / "reactions" / "programme.yaml").write_text(PROGRAMME)
     rules = []
     for i in range(reactions):
         event_type = "transaction.created" if i % 2 == 0 else "profile.updated"
@@ -228,6 +238,40 @@ reminders:
     of: benefit.expires_at
     before: 3d
     actions: [{type: target.send, target: hook}]
+"""
+
+
+#: The bundled sample's programme (reactions/programme.yaml): its tier program
+#: on the tier points every purchase earns here, its achievement counted on
+#: every purchase, a bonus per achievement level and a welcome per tier reached.
+PROGRAMME = """
+points:
+  - {handle: action, name: Action points}
+tiers:
+  - program: loyalty
+    name: Loyalty
+    measure: tier_points_12m
+    review_after: 365d
+    floor: member
+    levels:
+      - {handle: member, name: Member, attain: 0}
+      - {handle: gold, name: Gold, attain: 1000, maintain: 800}
+      - {handle: platinum, name: Platinum, attain: 2500, maintain: 2000}
+achievements:
+  - {handle: regular, name: Regular, levels: [1, 5, 10, 25]}
+reactions:
+  - id: count-visits
+    on: [transaction.created]
+    when: {">=": [{"var": "transaction.total"}, 0]}
+    actions: [{type: achievement.progress, achievement: regular}]
+  - id: regular-level-bonus
+    on: [achievement.level]
+    when: {"==": [{"var": "trigger.achievement"}, "regular"]}
+    actions: [{type: points.award, kind: action, points: 50}]
+  - id: tier-welcome
+    on: [tier.changed]
+    when: {"in": [{"var": "trigger.tier"}, ["gold", "platinum"]]}
+    actions: [{type: tag.add, tag: "welcomed"}]
 """
 
 
@@ -434,6 +478,93 @@ def compiled_pipeline(args: argparse.Namespace) -> tuple[float, int, float]:
     return result["seconds"], result["actions"], result["skewed"]
 
 
+#: What a child process runs to time one replay of a configuration with the
+#: reactor on its PYTHONPATH (this tree or the baseline's): the least of
+#: `rounds` runs, in CPU seconds, and the actions. Only API that every version
+#: since the first has (load_config, Replay, feed_lines, to_json).
+BASELINE_CHILD = """
+import gc, json, sys, time
+from pathlib import Path
+from reactor.config import load_config
+from reactor.replay import Replay
+try:
+    from reactor.runtime import tune_gc
+    tune_gc()
+except ImportError:
+    pass
+config = load_config(Path(sys.argv[1]))
+lines = Path(sys.argv[2]).read_bytes().splitlines()
+best, actions = None, 0
+for _ in range(int(sys.argv[3])):
+    out = []
+    runner = Replay(config, on_action=lambda a: out.append(a.to_json()), on_reject=lambda r: None)
+    gc.collect()
+    started = time.process_time()
+    runner.feed_lines(enumerate(lines, 1))
+    elapsed = time.process_time() - started
+    best, actions = min(best or elapsed, elapsed), len(out)
+print(json.dumps({"seconds": best, "actions": actions}))
+"""
+
+
+def against_baseline(args: argparse.Namespace) -> None:
+    """This tree against commit `args.baseline` (a git worktree of it in a
+    temporary directory), each in its own child process, taking turns, on
+    the same events: the plain configuration under both, and this tree with
+    the sample programme's tiers and achievements, which the baseline may
+    not know (issues #11, #12, #13: within 5 % and 10 % of the baseline)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        tree = work / "baseline"
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "add", "--detach", "--quiet", str(tree), args.baseline],
+            check=True,
+        )
+        try:
+            plain, programme = work / "plain", work / "programme"
+            write_config(plain, args.reactions, random.Random(42))
+            write_config(programme, args.reactions, random.Random(42), programme=True)
+            events = work / "events.jsonl"
+            events.write_bytes(
+                b"\n".join(generate_events(args.events, args.profiles, random.Random(42))) + b"\n"
+            )
+
+            def child(src: Path, root: Path) -> tuple[float, int]:
+                env = {**os.environ, "PYTHONPATH": str(src)}
+                run = [sys.executable, "-c", BASELINE_CHILD, str(root), str(events), "1"]
+                out = json.loads(
+                    subprocess.run(run, env=env, check=True, capture_output=True, text=True).stdout
+                )
+                return out["seconds"], out["actions"]
+
+            runs: dict[str, list[tuple[float, int]]] = {"baseline": [], "this": [], "programme": []}
+            for _ in range(args.rounds):  # in turns, so that all meet the same machine
+                runs["baseline"].append(child(tree / "src", plain))
+                runs["this"].append(child(REPO / "src", plain))
+                runs["programme"].append(child(REPO / "src", programme))
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=True)
+    best = {name: min(values) for name, values in runs.items()}
+    base = best["baseline"][0]
+    print(f"  against {args.baseline} (each in a child process, CPU seconds, least of {args.rounds} rounds):")
+    print(
+        f"    {args.baseline}, the configuration above            {base:7.3f}   ({best['baseline'][1]} actions)"
+    )
+    this, with_programme = best["this"][0], best["programme"][0]
+    print(f"    this version, the same                      {this:7.3f}   ({best['this'][1]} actions)")
+    print(
+        f"    this version, with tiers and achievements   {with_programme:7.3f}   ({best['programme'][1]} actions)"
+    )
+    for name, seconds, goal in (
+        ("this version", this, 0.95),
+        ("with tiers and achievements", with_programme, 0.90),
+    ):
+        ratio = base / seconds
+        print(
+            f"  goal events/s {name} / {args.baseline} >= {goal}: {ratio:.2f}, {'met' if ratio >= goal else 'not met'}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
@@ -442,8 +573,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="best of N for each measurement")
     parser.add_argument("--no-compiled", action="store_true", help="skip the mypyc-compiled build")
     parser.add_argument("--pipeline-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline", metavar="COMMIT", help="also compare with the replay of COMMIT (a git worktree), alone"
+    )
     args = parser.parse_args()
     tune_gc()  # as `reactor replay` and `reactor worker` run
+    if args.baseline is not None:
+        print(f"core benchmark against a baseline: {args.events} events, {args.profiles} profiles")
+        against_baseline(args)
+        return
     rng = random.Random(42)
     with tempfile.TemporaryDirectory() as tmp:
         config = write_config(Path(tmp), args.reactions, rng)
