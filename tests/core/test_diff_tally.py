@@ -1,14 +1,22 @@
 """The tally behind `diff` and the report: what a stream of actions adds up
-to. Synthetic streams of the actions CONTRACT §4, §7 and §8 define (today's
-engine emits only some of them: `reward.redeem`, `reward.expire` and
-`profile.forget` arrive with the incentive programme), values by hand."""
+to. Synthetic streams of the actions CONTRACT §4, §7 and §8 define, values by
+hand; and the bundled story, whose liability must equal what the engine's own
+states hold."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
+import pytest
+
 from reactor.actions import Action
+from reactor.config import load_config
+from reactor.replay import Replay, read_lines
 from reactor.report.tally import Tally
+from support import REPO
+
+EXAMPLES = REPO / "examples" / "events.jsonl"
 
 
 def act(
@@ -192,3 +200,39 @@ def test_fires_are_runs_of_one_reaction_event_and_profile():
         "status.remove": 1,
     }
     assert tally.profiles == {"p-1", "p-2"}
+
+
+@pytest.mark.parametrize(
+    ("until", "ways"),
+    [
+        # p-006 has redeemed 15.00 of a 20.00 reward that expires on 30 September
+        ("2026-08-01T00:00:00Z", {"reward.create", "reward.redeem"}),
+        ("2027-03-01T00:00:00Z", {"reward.create", "reward.redeem", "reward.expire"}),
+    ],
+)
+def test_the_liability_of_the_bundled_story_is_what_the_states_hold(until: str, ways: set[str]):
+    # The tally knows rewards only from the actions (create, redeem, expire,
+    # forget); the engine keeps each profile's rewards and what remains of
+    # them. The story's events up to `until`, replayed to it: the two must
+    # agree to the cent, per currency.
+    tally, kinds = Tally(), set()
+
+    def on_action(action: Action) -> None:
+        tally.add(action)
+        kinds.add(action.type)
+
+    runner = Replay(load_config(REPO), on_action, lambda r: None, "examples/events.jsonl")
+    with EXAMPLES.open("rb") as stream:
+        runner.feed_lines(
+            (n, raw) for n, raw in read_lines(stream) if orjson.loads(raw)["occurred_at"] <= until
+        )
+    runner.finish(until)
+    tally.close(runner.clock)
+    held: dict[str, int] = {}
+    for state in runner.states.values():
+        for _, _, remaining, currency, _, expires_at in state.rewards:
+            assert expires_at is None or expires_at > until  # an expired one was let go
+            held[currency] = held.get(currency, 0) + round(remaining * 100)
+    assert ways <= kinds
+    assert held  # some rewards are still held at the end
+    assert {c: t.outstanding for c, t in tally.rewards.items() if t.outstanding} == held
