@@ -20,7 +20,7 @@ Goals (issue #3): reactor >= 20,000 events/s per core and >= 10x qubit.
 
 `--baseline` times only the pipeline, under this tree and under COMMIT (a
 git worktree of it), each in a child process, in turns; and this tree with
-the sample programme's tiers and achievements. Goals (issues #11, #12, #13):
+the sample programme's tiers and achievements. Goals (issues #11, #12):
 within 5 % of the baseline's events/s, within 10 % with the programme.
 """
 
@@ -512,7 +512,7 @@ def against_baseline(args: argparse.Namespace) -> None:
     temporary directory), each in its own child process, taking turns, on
     the same events: the plain configuration under both, and this tree with
     the sample programme's tiers and achievements, which the baseline may
-    not know (issues #11, #12, #13: within 5 % and 10 % of the baseline)."""
+    not know (issues #11, #12: within 5 % and 10 % of the baseline)."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         tree = work / "baseline"
@@ -548,7 +548,7 @@ def against_baseline(args: argparse.Namespace) -> None:
     base = best["baseline"][0]
     print(f"  against {args.baseline} (each in a child process, CPU seconds, least of {args.rounds} rounds):")
     print(
-        f"    {args.baseline}, the configuration above            {base:7.3f}   ({best['baseline'][1]} actions)"
+        f"    {args.baseline}, the benchmark's configuration    {base:7.3f}   ({best['baseline'][1]} actions)"
     )
     this, with_programme = best["this"][0], best["programme"][0]
     print(f"    this version, the same                      {this:7.3f}   ({best['this'][1]} actions)")
