@@ -148,6 +148,8 @@ class ContextView:
     run. Keys are computed on first read and dropped when the part of the
     state they come from changes (`invalidate`)."""
 
+    __slots__ = ("_full", "_values", "config", "event", "now", "previous_spend_at", "profile", "state")
+
     def __init__(
         self,
         state: ProfileState,

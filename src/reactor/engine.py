@@ -155,6 +155,42 @@ class Run:
     far, and the frame being run (the event, its context, rebuilt only when a
     step changed something since it was last built)."""
 
+    __slots__ = (
+        "_changed",
+        "_data",
+        "_data_keys",
+        "_free_positions",
+        "_held",
+        "_owned",
+        "_raised_count",
+        "_stale",
+        "_undo",
+        "actions",
+        "cause",
+        "config",
+        "depth",
+        "earned",
+        "earning",
+        "event",
+        "event_id",
+        "failures",
+        "id_key",
+        "limited_targets",
+        "now",
+        "observe",
+        "position",
+        "previous_profile",
+        "profile",
+        "purchase",
+        "raised",
+        "reaction_id",
+        "running",
+        "state",
+        "unmatched_reversals",
+        "verdicts",
+        "view",
+    )
+
     def __init__(
         self, event: Event, state: ProfileState, config: Config, observe: Observer | None = None
     ) -> None:
