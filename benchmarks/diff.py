@@ -21,8 +21,11 @@ diff cost more however cheap the comparison: the figure `diff / (base replay +
 new replay)` shows what comparing adds.
 
     python benchmarks/diff.py [--events 20000] [--profiles 2000] [--reactions 100] [--rounds 5]
-                              [--instructions]
+                              [--instructions] [--command-instructions] [--no-timing]
 
+`--command-instructions` counts the instructions of the three commands
+(valgrind, two at a time: about 15 minutes for the default file), the figure
+to trust where CPU time is noisy; `--no-timing` skips the timed rounds.
 `--instructions` also counts the instructions each in-process workload
 executes, with valgrind's callgrind in a child process: exact and repeatable
 however busy the machine is (valgrind runs Python some 50x slower: minutes).
@@ -153,6 +156,34 @@ WORKS = ("none", "replay", "replay-new", "report", "diff", "diff-html")
 COUNTED = ("none", "replay", "report", "diff")
 
 
+def command_instructions(runs: dict[str, list[str]]) -> dict[str, int]:
+    """Instructions executed by each `reactor` command (a process, start-up
+    included), counted by valgrind (callgrind): exact and repeatable where CPU
+    time on this machine is not. Two at a time (the machine has two cores)."""
+    counts: dict[str, int] = {}
+    names = list(runs)
+    with tempfile.TemporaryDirectory() as tmp:
+        for pair in (names[i : i + 2] for i in range(0, len(names), 2)):
+            children = {}
+            for name in pair:
+                out = Path(tmp) / f"{name}.callgrind"
+                child = [
+                    "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                    sys.executable, "-m", "reactor", *runs[name],
+                ]  # fmt: skip
+                env = {**os.environ, "PYTHONHASHSEED": "0"}
+                children[name] = (
+                    subprocess.Popen(child, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env),
+                    out,
+                )
+            for name, (process, out) in children.items():
+                if process.wait() != 0:
+                    raise SystemExit(f"valgrind {name} failed")
+                totals = next(line for line in out.read_text().splitlines() if line.startswith("totals:"))
+                counts[name] = int(totals.split()[1])
+    return counts
+
+
 def setup(args: argparse.Namespace, tmp: Path) -> tuple[Config, Config, list[bytes], Path, Path]:
     rng = random.Random(42)
     base_root, new_root = tmp / "base", tmp / "new"
@@ -196,6 +227,21 @@ def instructions(args: argparse.Namespace) -> dict[str, int]:
     return {name: counts[name] - counts["none"] for name in COUNTED if name != "none"}
 
 
+def print_command_instructions(counts: dict[str, int]) -> list[tuple[str, float, float, str]]:
+    """Print the commands' instruction counts; their goals, as `main` lists them."""
+    print("  instructions of the commands (valgrind callgrind, start-up included):")
+    for name, label in (
+        ("replay", "reactor replay"),
+        ("report", "reactor replay --report"),
+        ("diff", "reactor diff"),
+    ):
+        print(f"    {label:<38} {counts[name] / 1e9:7.2f} G   {counts[name] / counts['replay']:6.3f}")
+    return [
+        ("diff / replay, commands' instructions", counts["diff"] / counts["replay"], 2.2, "x"),
+        ("report overhead, commands' instructions", counts["report"] / counts["replay"] - 1, 0.10, ""),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
@@ -205,7 +251,12 @@ def main() -> None:
         "--rounds", type=int, default=5, help="interleaved rounds; the least time of each counts"
     )
     parser.add_argument("--instructions", action="store_true", help="also count instructions with valgrind")
-    parser.add_argument("--no-timing", action="store_true", help="with --instructions: count only")
+    parser.add_argument(
+        "--command-instructions",
+        action="store_true",
+        help="also count the commands' instructions with valgrind",
+    )
+    parser.add_argument("--no-timing", action="store_true", help="with --(command-)instructions: count only")
     parser.add_argument("--work", choices=WORKS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     tune_gc()  # as the commands run
@@ -232,18 +283,22 @@ def main() -> None:
         probe = run_diff(base, new, enumerate(lines, 1), file_name="events.jsonl")
         size = replay(base, lines, report=True)
         diff_size = diff(base, new, lines, html=True)
+        runs = {
+            "replay": ["replay", "--config", str(base_root), str(events)],
+            "report": ["replay", "--config", str(base_root), "--report", str(report_file), str(events)],
+            "diff": ["diff", "--base", str(base_root), "--config", str(new_root), str(events)],
+        }
+        counted = command_instructions(runs) if args.command_instructions else None
+        if counted is not None and args.no_timing:
+            print_command_instructions(counted)
+            return
         # Rounds interleave the workloads, so that each sees the same mix of
         # whatever else this shared machine is doing.
         for _ in range(args.rounds):
             for name in times:
                 times[name].append(best(1, lambda name=name: work(name, base, new, lines))[0])
-            commands["replay"].append(command("replay", "--config", str(base_root), str(events)))
-            commands["report"].append(
-                command("replay", "--config", str(base_root), "--report", str(report_file), str(events))
-            )
-            commands["diff"].append(
-                command("diff", "--base", str(base_root), "--config", str(new_root), str(events))
-            )
+            for name, run in runs.items():
+                commands[name].append(command(*run))
     t = {name: min(values) for name, values in times.items()}
     c = {name: min(values) for name, values in commands.items()}
     print(
@@ -288,6 +343,8 @@ def main() -> None:
             ("diff / replay, instructions", counts["diff"] / counts["replay"], 2.2, "x"),
             ("report overhead, instructions", counts["report"] / counts["replay"] - 1, 0.10, ""),
         ]
+    if counted is not None:
+        goals += print_command_instructions(counted)
     for name, value, goal, unit in goals:
         shown = f"{value:.2f}x" if unit else f"{value:+.1%}"
         limit = f"{goal}x" if unit else f"{goal:.0%}"
