@@ -781,6 +781,37 @@ def test_a_failing_template_fails_only_its_reaction_and_rolls_it_back(cfg):
     assert "no_such_field" in failure.message
 
 
+def test_a_send_rolled_back_by_a_later_step_does_not_use_up_its_targets_limit(cfg):
+    # The send is the chain's first step; the award after it fails (a string
+    # is not a number), so the reaction is undone whole, the send's use of the
+    # target's limit included: the next reaction may still send.
+    config = cfg(
+        """
+    reactions:
+      - id: a-sends-then-fails
+        on: [transaction.created]
+        actions:
+          - {type: target.send, target: capped}
+          - {type: points.award, kind: reward, points: {"var": "transaction.id"}}
+      - {id: b-sends, on: [transaction.created], actions: [{type: target.send, target: capped}]}
+    """,
+        targets="""
+    targets:
+      - id: capped
+        url: "http://127.0.0.1:9/"
+        body: '{"total": {{ transaction.total }}}'
+        limit: {per_profile: 1, window: 1d}
+    """,
+    )
+    state, actions, outcomes = run(config, transaction(7))
+    assert brief(actions) == [("target.send", {"target": "capped", "payload": {"total": 7}})]
+    assert [a["reaction_id"] for a in actions] == ["b-sends"]
+    (failure,) = outcomes[0].failures
+    assert failure.reaction_id == "a-sends-then-fails" and failure.code == "not_a_number"
+    assert outcomes[0].limited_sends == 0
+    assert len(state.sent["capped"]) == 1  # b-sends' use alone
+
+
 def test_a_rule_over_its_operation_budget_fails_only_its_reaction(cfg):
     config = cfg("""
     reactions:
