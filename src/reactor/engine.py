@@ -31,10 +31,9 @@ work in `due`, the decisions of each incentive concept in `tiers`,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from itertools import compress
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from reactor.actions import Action, ReactionFailure, action_id
 from reactor.clock import seconds, shift
@@ -81,9 +80,9 @@ _REMEMBER_REMINDERS = timedelta(days=400)
 _MEMO_FIELDS = frozenset(MEMO_FIELDS)
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What one call to the core decided.
+class Outcome(NamedTuple):
+    """What one call to the core decided (a named tuple: one is made per
+    event, and a frozen dataclass costs several times as much to make).
 
     `state` is None when the profile must be forgotten (a deleted profile's
     marker at its end): a transport deletes what it holds for it (a tombstone
