@@ -547,14 +547,14 @@ def against_baseline(args: argparse.Namespace) -> None:
     best = {name: min(values) for name, values in runs.items()}
     base = best["baseline"][0]
     print(f"  against {args.baseline} (each in a child process, CPU seconds, least of {args.rounds} rounds):")
-    print(
-        f"    {args.baseline}, the benchmark's configuration    {base:7.3f}   ({best['baseline'][1]} actions)"
-    )
     this, with_programme = best["this"][0], best["programme"][0]
-    print(f"    this version, the same                      {this:7.3f}   ({best['this'][1]} actions)")
-    print(
-        f"    this version, with tiers and achievements   {with_programme:7.3f}   ({best['programme'][1]} actions)"
+    rows = (
+        (f"{args.baseline}, the benchmark's configuration", base, best["baseline"][1]),
+        ("this version, the same", this, best["this"][1]),
+        ("this version, with tiers and achievements", with_programme, best["programme"][1]),
     )
+    for label, seconds, actions in rows:
+        print(f"    {label:<46}{seconds:7.3f}   ({actions} actions)")
     for name, seconds, goal in (
         ("this version", this, 0.95),
         ("with tiers and achievements", with_programme, 0.90),
