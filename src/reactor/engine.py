@@ -311,14 +311,6 @@ class Run:
             if undo is not None and name not in undo:
                 undo[name] = before
 
-    def replacing(self, name: str) -> None:
-        """Field `name` of the state is about to be replaced whole (the limit
-        counters are: see `ProfileState.count_use`), never changed in place:
-        nothing to copy, but a reaction that fails puts its value back."""
-        undo = self._undo
-        if undo is not None and name not in undo:
-            undo[name] = getattr(self.state, name)
-
     def undo(self, saved: dict[str, Any]) -> None:
         """Put back the fields a failed reaction changed. What comes back was
         never changed in place, so it may be shared: it must be copied again
@@ -708,7 +700,8 @@ class Run:
                 self.verdicts.append((reaction.id, "matched"))
             else:
                 self.verdicts.append((reaction.id, "fired"))
-                if limit is not None:  # (the reaction is done: nothing left to undo)
+                if limit is not None:
+                    self.touch("fired")
                     self.state.count_use("fired", reaction.id, self.now, limit.per_profile, limit.window)
         except (RuleError, TemplateError) as exc:
             if started:  # undo the reaction whole: its state changes and its actions

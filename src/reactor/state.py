@@ -477,7 +477,7 @@ class ProfileState:
 
     def count_use(self, table: str, key: str, now: str, per_profile: int, window: timedelta | None) -> None:
         """Count one use of `key` now. The table is replaced, never changed in
-        place (so the engine has nothing to copy first: `Run.replacing`)."""
+        place (so its `COPY` is the value itself: nothing to copy first)."""
         counters: dict[str, list[str]] = getattr(self, table)
         times = [*self._within(counters.get(key, []), now, window), now]
         setattr(self, table, {**counters, key: times[-per_profile:]})
@@ -549,4 +549,8 @@ COPY: dict[str, Any] = {
     "reversed": _dict_of_dicts,
     "reminded": dict.copy,
     "tier_points": Log.view,
+    # Replaced whole by `count_use`, never changed in place: touched only so
+    # that a reaction that fails puts the value it had back.
+    "fired": _same,
+    "sent": _same,
 }

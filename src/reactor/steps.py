@@ -307,7 +307,7 @@ def send(run: Run, step: Step) -> None:
         return
     payload = target.template.render(run.context())
     if limit is not None:
-        run.replacing("sent")
+        run.touch("sent")
         state.count_use("sent", target.id, run.now, limit.per_profile, limit.window)
     run.emit("target.send", {"target": target.id, "payload": payload})
 
