@@ -24,11 +24,30 @@ if TYPE_CHECKING:
     from reactor.engine import Run
     from reactor.state import ProfileState
 
-__all__ = ["MEMO_FIELDS", "earliest_reminder", "next_due_at", "run_due_work"]
+__all__ = ["MEMO_FIELDS", "earliest_reminder", "next_due_at", "reminder_items", "run_due_work", "same_items"]
 
 #: The state's fields the reminders' due times depend on (spelt out again in
-#: `earliest_reminder`, for speed: a field added here is added there too).
+#: `reminder_items` and `same_items`, for speed: a field added here is added there too).
 MEMO_FIELDS = ("rewards", "benefits", "statuses", "tiers", "snapshot", "reminded")
+
+
+def reminder_items(state: ProfileState) -> tuple[Any, ...]:
+    """The `MEMO_FIELDS` of `state`, in order: what its reminders are about."""
+    return (state.rewards, state.benefits, state.statuses, state.tiers, state.snapshot, state.reminded)
+
+
+def same_items(state: ProfileState, seen: tuple[Any, ...]) -> bool:
+    """Whether `state` holds the very objects `reminder_items` saw (fields are
+    replaced when they change, or the memo forgotten by `Run.touch`).
+    Spelt out: this runs for every event."""
+    return (
+        seen[0] is state.rewards
+        and seen[1] is state.benefits
+        and seen[2] is state.statuses
+        and seen[3] is state.tiers
+        and seen[4] is state.snapshot
+        and seen[5] is state.reminded
+    )
 
 
 def _items(state: ProfileState, config: Config, until: str | None = None) -> list[tuple[str, int, Any, str]]:
@@ -64,18 +83,9 @@ def earliest_reminder(state: ProfileState, config: Config) -> str | None:
     `Run.touch`, which forgets the memo), so that the events of a profile
     whose items did not change pay nothing."""
     memo = state.due_memo
-    if memo is not None and memo[1] == config.version:
-        seen = memo[0]  # in MEMO_FIELDS' order, spelt out: this runs for every event
-        if (
-            seen[0] is state.rewards
-            and seen[1] is state.benefits
-            and seen[2] is state.statuses
-            and seen[3] is state.tiers
-            and seen[4] is state.snapshot
-            and seen[5] is state.reminded
-        ):
-            return memo[2]
-    key = (state.rewards, state.benefits, state.statuses, state.tiers, state.snapshot, state.reminded)
+    if memo is not None and memo[1] == config.version and same_items(state, memo[0]):
+        return memo[2]
+    key = reminder_items(state)
     assert state.clock is not None
     found = due_reminders(state, config, state.clock)
     earliest = found[0].due if found else None

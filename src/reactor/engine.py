@@ -39,7 +39,7 @@ from reactor.actions import Action, ReactionFailure, action_id
 from reactor.clock import seconds, shift
 from reactor.config import Config, Dependents, Reaction, Step, Target
 from reactor.context import PARTS, ContextView, profile_view
-from reactor.due import MEMO_FIELDS, earliest_reminder, next_due_at, run_due_work
+from reactor.due import MEMO_FIELDS, earliest_reminder, next_due_at, reminder_items, run_due_work, same_items
 from reactor.errors import RuleError, TemplateError
 from reactor.events import (
     PROFILE_DELETED,
@@ -771,9 +771,9 @@ def process(
     run = Run(event, current, config, observe)
     run_due_work(run, event.occurred_at)
     current.advance_clock(event.occurred_at, dedupe)
-    # What reminders are about, as it stands: the fields are replaced (never
-    # changed in place) when a step changes them, so `is` says if one did.
-    items_before = (current.rewards, current.benefits, current.statuses, current.tiers, current.snapshot)
+    # What reminders are about, as it stands (`due.same_items` tells if a step
+    # changed any of it).
+    items_before = reminder_items(current)
     if event.type == PROFILE_DEPERSONALISED:
         return _depersonalise(run, event)
     if event.type == PROFILE_UPDATED:
@@ -795,14 +795,7 @@ def process(
         run.run_reactions(event.type)
         run.state.remember_event(event.id, event.occurred_at)
     run.check_attain()
-    rewards, benefits, statuses, tiers, snapshot = items_before  # (spelt out: this runs for every event)
-    if (
-        current.rewards is not rewards
-        or current.benefits is not benefits
-        or current.statuses is not statuses
-        or current.tiers is not tiers
-        or current.snapshot is not snapshot
-    ):
+    if not same_items(current, items_before):
         run.fire_reminders(event.occurred_at)  # an item that appeared after its reminder's due time
     run.keep_earned()
     return run.outcome()
