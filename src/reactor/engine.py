@@ -771,8 +771,9 @@ def process(
     run = Run(event, current, config, observe)
     run_due_work(run, event.occurred_at)
     current.advance_clock(event.occurred_at, dedupe)
-    # What reminders are about, as it stands (`due.same_items` tells if a step
-    # changed any of it).
+    # What reminders are about, as it stands: a step that changes one of these
+    # fields replaces it, or changes in place a copy made earlier in this event
+    # (by the due work, say), and then `Run.touch` has forgotten the due-time memo.
     items_before = reminder_items(current)
     if event.type == PROFILE_DEPERSONALISED:
         return _depersonalise(run, event)
@@ -795,7 +796,7 @@ def process(
         run.run_reactions(event.type)
         run.state.remember_event(event.id, event.occurred_at)
     run.check_attain()
-    if not same_items(current, items_before):
+    if current.due_memo is None or not same_items(current, items_before):
         run.fire_reminders(event.occurred_at)  # an item that appeared after its reminder's due time
     run.keep_earned()
     return run.outcome()

@@ -103,6 +103,42 @@ def test_a_due_time_already_past_when_the_item_appears_fires_at_once(cfg):
     assert tag["event_id"] == f"reward-expiring@{reward['id']}@2025-12-28T10:00:00Z"
 
 
+def test_an_item_due_at_once_fires_at_once_after_due_work_changed_the_same_field(cfg):
+    # VIP (granting a lounge benefit) runs out on 11 January: the due work
+    # before the 12 January purchase revokes the lounge, copying the benefits
+    # once. The purchase then issues a voucher (valid 7 days: expires 19
+    # January, its reminder due 5 January, already past), in that same copy.
+    # The voucher's reminder fires at once, at the purchase, not at some later
+    # event or tick.
+    config = cfg("""
+    statuses:
+      - {handle: vip, name: VIP, rank: 1, default_duration: 10d, grants: [lounge]}
+    benefits:
+      - {handle: lounge, name: Lounge, kind: free_product}
+      - {handle: voucher, name: Voucher, kind: free_product, valid_for: 7d}
+    reactions:
+      - {id: make-vip, on: [profile.updated], actions: [{type: status.apply, status: vip}]}
+      - {id: give, on: [transaction.created], actions: [{type: benefit.create, benefit: voucher}]}
+    reminders:
+      - id: expiring
+        of: benefit.expires_at
+        before: 14d
+        actions: [{type: points.award, kind: reward, points: 1}]
+    """)
+    state, actions, _ = run(
+        config, profile_updated(at="2026-01-01T10:00:00Z"), transaction(11, at="2026-01-12T10:00:00Z")
+    )
+    voucher = next(a for a in actions if a["type"] == "benefit.create" and a["benefit"] == "voucher")
+    reminded = [a for a in actions if a["reaction_id"] == "expiring"]
+    assert [(a["at"], a["event_id"]) for a in reminded] == [
+        ("2026-01-01T10:00:00Z", reminded[0]["event_id"]),  # the lounge's, due 28 December: at once
+        ("2026-01-12T10:00:00Z", f"expiring@{voucher['id']}@2026-01-05T10:00:00Z"),
+    ]
+    # Nothing left due (it was 5 January, in the past, before): a benefit's
+    # expiry is not due work, benefits are let go when next looked at.
+    assert next_due(state, config) is None
+
+
 def test_the_context_holds_the_reminder_and_its_item(cfg):
     config = cfg(
         REWARD.replace(
