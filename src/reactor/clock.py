@@ -39,6 +39,8 @@ _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
 )
 _LOCAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?\Z")
+#: The canonical form's shape (ASCII digits only: `\d` would take any script's).
+_CANONICAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _EARLIEST = f"{YEAR_MIN:04d}"
 _LATEST = f"{YEAR_MAX:04d}"
 
@@ -81,15 +83,8 @@ def format_instant(value: datetime) -> str:
 def normalize_instant(text: str) -> str:
     """Parse any RFC 3339 date-time and return it in the canonical UTC form.
     Raises ValueError (or `OutOfRange`) as `parse_instant` does."""
-    if (
-        len(text) == 20
-        and text[19] == "Z"
-        and text[10] == "T"
-        and text[4] == text[7] == "-"
-        and text[13] == text[16] == ":"
-    ):
-        # Already canonical, as most upstream systems send it: check, keep (with
-        # the separators in place, fromisoformat takes only ASCII digits between).
+    if len(text) == 20 and _CANONICAL.fullmatch(text):
+        # Already canonical, as most upstream systems send it: check, keep.
         try:
             datetime.fromisoformat(text)
         except ValueError:
@@ -132,15 +127,11 @@ def whole_days(earlier: str, now: str) -> int:
     return days - 1 if now[11:] < earlier[11:] else days
 
 
-_EPOCH_DAY = date(1970, 1, 1).toordinal()
-
-
 @functools.lru_cache(maxsize=8192)  # an event asks for its own instant several times
 def seconds(canonical: str) -> int:
     """Seconds since the Unix epoch of a canonical instant (UTC has no leap
     seconds there, so 365 days are exactly 365 x 86,400 of them)."""
-    days = _day_number(canonical[:10]) - _EPOCH_DAY
-    return days * 86_400 + int(canonical[11:13]) * 3600 + int(canonical[14:16]) * 60 + int(canonical[17:19])
+    return int(datetime.fromisoformat(canonical).timestamp())  # exact: whole seconds, far below 2^53
 
 
 @functools.lru_cache(maxsize=4096)

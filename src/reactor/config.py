@@ -224,6 +224,9 @@ class Config:
     tiers: tuple[Program, ...] = ()
     #: Reminders by priority then id (CONTRACT §8).
     reminders: Mapping[str, Reaction] = field(default_factory=dict)
+    #: What the reminders' due times read (`due.reminder_items`): the state's
+    #: fields, and the snapshot's fields.
+    reminder_reads: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
     achievements: Mapping[str, Achievement] = field(default_factory=dict)
     point_kinds: tuple[str, ...] = BUILT_IN_KINDS
     programme: Programme = field(default_factory=lambda: Programme())
@@ -949,6 +952,28 @@ _KIND_OF_SECTION: dict[str, Literal["reaction", "automation", "reminder"]] = {
 }
 
 
+#: The state field each `of` of a reminder is about (`profile.<field>`: the snapshot's field).
+_REMINDER_FIELDS = {
+    "reward.expires_at": "rewards",
+    "benefit.expires_at": "benefits",
+    "status.expires_at": "statuses",
+    "tier.review_at": "tiers",
+}
+
+
+def _reminder_reads(reminders: Iterable[Reaction]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The state's fields and the snapshot's fields the reminders' due times read."""
+    fields: set[str] = set()
+    profile_fields: set[str] = set()
+    for reminder in reminders:
+        of = reminder.reminder.of if reminder.reminder is not None else ""
+        if of in _REMINDER_FIELDS:
+            fields.add(_REMINDER_FIELDS[of])
+        elif of.startswith("profile."):
+            profile_fields.add(of.split(".", 1)[1])
+    return tuple(sorted(fields)), tuple(sorted(profile_fields))
+
+
 def _by_priority(reactions: Iterable[Reaction]) -> tuple[Reaction, ...]:
     return tuple(sorted(reactions, key=lambda r: (r.priority, r.id)))
 
@@ -1014,6 +1039,7 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         reactions=reactions,
         automations={a.id: a for a in _by_priority(automations.values())},
         reminders={r.id: r for r in _by_priority(reminders.values())},
+        reminder_reads=_reminder_reads(reminders.values()),
         targets=targets,
         by_event_type=by_type,
         batches={t: compile_batch([r.condition for r in rs]) for t, rs in by_type.items() if rs},

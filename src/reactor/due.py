@@ -24,29 +24,25 @@ if TYPE_CHECKING:
     from reactor.engine import Run
     from reactor.state import ProfileState
 
-__all__ = ["MEMO_FIELDS", "earliest_reminder", "next_due_at", "reminder_items", "run_due_work", "same_items"]
+__all__ = ["MEMO_FIELDS", "earliest_reminder", "next_due_at", "reminder_items", "run_due_work"]
 
-#: The state's fields the reminders' due times depend on (spelt out again in
-#: `reminder_items` and `same_items`, for speed: a field added here is added there too).
+#: The state's fields reminders' due times may depend on: `Run.touch` forgets
+#: the memo of the earliest reminder when one of them is about to change in place.
 MEMO_FIELDS = ("rewards", "benefits", "statuses", "tiers", "snapshot", "reminded")
 
 
-def reminder_items(state: ProfileState) -> tuple[Any, ...]:
-    """The `MEMO_FIELDS` of `state`, in order: what its reminders are about."""
-    return (state.rewards, state.benefits, state.statuses, state.tiers, state.snapshot, state.reminded)
-
-
-def same_items(state: ProfileState, seen: tuple[Any, ...]) -> bool:
-    """Whether `state` holds the very objects `reminder_items` saw (fields are
-    replaced when they change, or the memo forgotten by `Run.touch`).
-    Spelt out: this runs for every event."""
+def reminder_items(state: ProfileState, config: Config) -> tuple[Any, ...]:
+    """What the configured reminders' due times depend on (`Config.reminder_reads`):
+    the state's fields they are about, the snapshot fields they read, and the
+    reminders fired. Compared with `==`: identical objects compare at once, and
+    a field replaced by an equal one (a snapshot that sends the same birthday
+    again) leaves the reminders as they were."""
+    fields, profile_fields = config.reminder_reads
+    snapshot = state.snapshot or {}
     return (
-        seen[0] is state.rewards
-        and seen[1] is state.benefits
-        and seen[2] is state.statuses
-        and seen[3] is state.tiers
-        and seen[4] is state.snapshot
-        and seen[5] is state.reminded
+        *[getattr(state, name) for name in fields],
+        *[snapshot.get(name) for name in profile_fields],
+        state.reminded,
     )
 
 
@@ -78,14 +74,14 @@ def _items(state: ProfileState, config: Config, until: str | None = None) -> lis
 def earliest_reminder(state: ProfileState, config: Config) -> str | None:
     """When the reminder due first for `state` (not fired yet) is due, or None.
 
-    Remembered on the state, keyed by what it depends on (`MEMO_FIELDS`, by
-    identity: a field is replaced when it changes, or changed in place after
+    Remembered on the state, keyed by what it depends on (`reminder_items`:
+    a field is replaced when it changes, or changed in place after
     `Run.touch`, which forgets the memo), so that the events of a profile
     whose items did not change pay nothing."""
     memo = state.due_memo
-    if memo is not None and memo[1] == config.version and same_items(state, memo[0]):
+    key = reminder_items(state, config)
+    if memo is not None and memo[1] == config.version and memo[0] == key:
         return memo[2]
-    key = reminder_items(state)
     assert state.clock is not None
     found = due_reminders(state, config, state.clock)
     earliest = found[0].due if found else None
@@ -112,7 +108,7 @@ def run_due_work(run: Run, until: str) -> None:
         at, _, key, kind = min(items, key=_order)
         if at > until:
             break
-        run.state.advance_clock(at, run.config.programme.dedupe_window)
+        run.state.advance_clock(at)
         _HANDLERS[kind](run, at, key)
     run.state.drop_expired(until)
 

@@ -39,7 +39,7 @@ from reactor.actions import Action, ReactionFailure, action_id
 from reactor.clock import seconds, shift
 from reactor.config import Config, Dependents, Reaction, Step, Target
 from reactor.context import PARTS, ContextView, profile_view
-from reactor.due import MEMO_FIELDS, earliest_reminder, next_due_at, reminder_items, run_due_work, same_items
+from reactor.due import MEMO_FIELDS, earliest_reminder, next_due_at, reminder_items, run_due_work
 from reactor.errors import RuleError, TemplateError
 from reactor.events import (
     PROFILE_DELETED,
@@ -409,6 +409,8 @@ class Run:
     def dispatch(self, raised_by: str | None = None) -> None:
         """Run the reactions listening to the events raised so far, in the
         order raised (each one's own cascade right after its reaction)."""
+        if not self.raised:
+            return
         pending, self.raised = self.raised, []
         for event_id, kind, trigger in pending:
             if self.depth >= MAX_CASCADE:
@@ -556,6 +558,9 @@ class Run:
     def check_attain(self) -> None:
         """Move up every program whose measure now reaches a higher level,
         again after any cascade that raised, until nothing changes."""
+        if not self.config.tiers:
+            self.dispatch()
+            return
         for _ in range(len(self.config.tiers) * 64 + 1):
             moved = False
             for program in self.config.tiers:
@@ -770,17 +775,17 @@ def process(
     current = state.derive() if state is not None else ProfileState(event.profile_id)
     run = Run(event, current, config, observe)
     run_due_work(run, event.occurred_at)
-    current.advance_clock(event.occurred_at, dedupe)
+    current.advance_clock(event.occurred_at)
     # What reminders are about, as it stands: a step that changes one of these
     # fields replaces it, or changes in place a copy made earlier in this event
     # (by the due work, say), and then `Run.touch` has forgotten the due-time memo.
-    items_before = reminder_items(current)
+    items_before = reminder_items(current, config) if config.reminders else None
     if event.type == PROFILE_DEPERSONALISED:
         return _depersonalise(run, event)
     if event.type == PROFILE_UPDATED:
         run.take_snapshot(event.data["profile"])
     elif event.type == TRANSACTION_CREATED and not run.take_transaction(event.data["transaction"]):
-        current.remember_event(event.id, event.occurred_at)
+        current.remember_event(event.id, event.occurred_at, dedupe)
         return Outcome(state=current, actions=tuple(run.actions), skipped="duplicate_transaction")
     elif event.type in REDEEM:
         try:
@@ -794,9 +799,11 @@ def process(
             run.run_reaction(automation)
     else:
         run.run_reactions(event.type)
-        run.state.remember_event(event.id, event.occurred_at)
+        run.state.remember_event(event.id, event.occurred_at, dedupe)
     run.check_attain()
-    if current.due_memo is None or not same_items(current, items_before):
+    if items_before is not None and (
+        current.due_memo is None or reminder_items(current, config) != items_before
+    ):
         run.fire_reminders(event.occurred_at)  # an item that appeared after its reminder's due time
     run.keep_earned()
     return run.outcome()
@@ -821,7 +828,7 @@ def _depersonalise(run: Run, event: Event) -> Outcome:
     state = run.state
     state.snapshot = None
     run.emit("profile.depersonalise", {"profile_id": event.profile_id})
-    state.remember_event(event.id, event.occurred_at)
+    state.remember_event(event.id, event.occurred_at, run.config.programme.dedupe_window)
     return run.outcome()
 
 

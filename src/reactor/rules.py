@@ -343,6 +343,8 @@ class Amount:
     where: str
     _rule: datalogic_py.Rule | None = field(default=None, repr=False, compare=False)
     reads: frozenset[str] | None = field(default=frozenset(), compare=False)
+    #: The number, when the amount is one (not a rule): no context needed.
+    number: float | None = field(default=None, compare=False)
 
     def value(self, data: ContextData) -> float:
         if self._rule is None:
@@ -415,7 +417,7 @@ def compile_condition(rule: Any, where: str) -> Condition:
 def compile_amount(source: Any, where: str) -> Amount:
     """Compile a number or a checked rule into an `Amount`."""
     if isinstance(source, int | float) and not isinstance(source, bool):
-        return Amount(source, where)
+        return Amount(source, where, number=float(source))
     compiled = _ENGINE.compile(rewrite(source))
     return Amount(source, where, compiled, _reads_as_written(source))
 

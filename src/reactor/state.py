@@ -66,11 +66,13 @@ def micro(amount: float) -> int:
 
 
 def money(micros: int, divisor: int = 1) -> float:
-    """`micros / divisor`, in cents, rounded half away from zero, as a number."""
-    q, r = divmod(abs(micros), 10_000 * divisor)
-    if 2 * r >= 10_000 * divisor:
-        q += 1
-    return (q if micros >= 0 else -q) / 100
+    """`micros / divisor`, in cents, rounded half away from zero, as a number.
+    In integers, so exact: with `unit` millionths to the cent, the cents are
+    floor(|micros| / unit + 1/2) = (2 |micros| + unit) // (2 unit)."""
+    unit = 10_000 * divisor
+    if micros >= 0:
+        return (2 * micros + unit) // (2 * unit) / 100
+    return -((unit - 2 * micros) // (2 * unit)) / 100
 
 
 def _purchase_key(record: list[Any]) -> str:
@@ -316,8 +318,12 @@ class ProfileState:
         record = self.seen_events.get(event_id)
         return record is not None and record[0] > seconds(now) - int(window.total_seconds())
 
-    def remember_event(self, event_id: str, at: str) -> None:
+    def remember_event(self, event_id: str, at: str, window: timedelta = DEDUPE_WINDOW) -> None:
+        """Remember `event_id` for dedupe, and forget the ids that fell out of
+        the window by the profile's clock (here rather than in `advance_clock`:
+        one view of the log per event, and `seen_event` checks the window itself)."""
         events = self.seen_events.view()
+        events.expire(seconds(self.clock or at) - int(window.total_seconds()))
         events.append([seconds(at), event_id])
         self.seen_events = events
 
@@ -374,38 +380,22 @@ class ProfileState:
                 return format_instant(datetime.fromtimestamp(record[0], UTC))
         return None
 
-    def advance_clock(self, now: str, dedupe_window: timedelta = DEDUPE_WINDOW) -> None:
+    def advance_clock(self, now: str) -> None:
         """Move this profile's clock forward and forget what fell out of its
-        windows: purchases and tier points of 365 days, event ids of the dedupe
-        window. Each is kept in time order, so only the oldest records need a
-        look."""
+        365-day windows: purchases, tier points, redemption ids (event ids
+        fall out of the dedupe window in `remember_event`). Each is kept in
+        time order, so only the oldest records need a look."""
         if self.clock is not None and now <= self.clock:
             return
         self.clock = now
         clock = seconds(now)
         cutoff = clock - _WINDOW_12M
-        first = self.purchases.first()
-        if first is not None and first[0] <= cutoff:
-            purchases = self.purchases.view()
-            purchases.expire(cutoff)
-            self.purchases = purchases
-        first = self.tier_points.first()
-        if first is not None and first[0] <= cutoff:
-            tier_points = self.tier_points.view()
-            tier_points.expire(cutoff)
-            self.tier_points = tier_points
-        first = self.redemptions.first()
-        if first is not None and first[0] <= cutoff:
-            redemptions = self.redemptions.view()
-            redemptions.expire(cutoff)
-            self.redemptions = redemptions
-        first = self.seen_events.first()
-        if first is not None:
-            forget = clock - int(dedupe_window.total_seconds())
-            if first[0] <= forget:
-                events = self.seen_events.view()
-                events.expire(forget)
-                self.seen_events = events
+        if self.purchases.expires(cutoff):
+            self.purchases = self.purchases.expired(cutoff)
+        if self.tier_points.expires(cutoff):
+            self.tier_points = self.tier_points.expired(cutoff)
+        if self.redemptions.expires(cutoff):
+            self.redemptions = self.redemptions.expired(cutoff)
 
     def aggregations(self, now: str, days_since: int | None) -> dict[str, Any]:
         spend, shops = self.purchases.sums

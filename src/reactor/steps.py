@@ -18,7 +18,7 @@ from reactor.actions import best_modifier, round_points
 from reactor.clock import seconds, shift
 from reactor.errors import RuleError
 from reactor.ledger import MULTIPLIER_OF, reversals
-from reactor.limits import amount_in_range, points_in_range
+from reactor.limits import POINTS_MAX, amount_in_range, points_in_range
 from reactor.specs import (
     AchievementProgressStep,
     BenefitCreateStep,
@@ -37,12 +37,19 @@ from reactor.state import round_money
 if TYPE_CHECKING:
     from reactor.config import Step
     from reactor.engine import Run
+    from reactor.rules import Amount
 
 __all__ = ["STEPS", "ChainStopped", "remove_status"]
 
 
 class ChainStopped(Exception):
     """A `filter` step was false: the rest of the chain does not run."""
+
+
+def _amount(run: Run, amount: Amount) -> float:
+    """An amount's value; a number needs no context."""
+    number = amount.number
+    return number if number is not None else amount.value(run.data(amount.reads))
 
 
 def check_filter(run: Run, step: Step) -> None:
@@ -161,7 +168,7 @@ def create_benefit(run: Run, step: Step) -> None:
 def create_reward(run: Run, step: Step) -> None:
     spec: RewardCreateStep = step.spec
     assert step.amount is not None
-    amount = round_money(amount_in_range(step.amount.value(run.data(step.amount.reads)), step.where))
+    amount = round_money(amount_in_range(_amount(run, step.amount), step.where))
     if amount <= 0:
         return  # nothing to issue (e.g. a percentage of a refund)
     currency = spec.currency
@@ -207,23 +214,31 @@ def add_points(run: Run, kind: str, points: int, awarded_at: int | None = None) 
 
 
 def award_points(run: Run, step: Step) -> None:
+    # The most frequent step (on every purchase, in most programmes): the
+    # range checks call out only when a value is out of range.
     spec: PointsAwardStep = step.spec
     amount = step.amount
     assert amount is not None
-    base = amount.value(run.data(amount.reads))
+    base = _amount(run, amount)
     held = run.held_specs()
-    modifier = MULTIPLIER_OF.get(spec.kind)
+    kind = spec.kind
+    modifier = MULTIPLIER_OF.get(kind)
     multiplier, used = best_modifier(held, modifier, 1) if held and modifier else (1, [])
-    points = round_points(points_in_range(base * multiplier, step.where))
+    value = base * multiplier
+    if not -POINTS_MAX <= value <= POINTS_MAX:
+        points_in_range(value, step.where)  # raises
+    points = round_points(value)
     if points == 0:
         return
     # The balance after: an award at `now` adds to the 12 months whole.
-    balance = _balance(run, spec.kind) + points
-    points_in_range(balance, step.where, "the point balance")  # (returns a float when compiled)
-    add_points(run, spec.kind, points)
-    run.emit("points.award", {"kind": spec.kind, "points": points, "modifiers": used, "balance": balance})
-    if run.earning is not None:
-        earned = run.earning.setdefault(spec.kind, [0])
+    balance = _balance(run, kind) + points
+    if not -POINTS_MAX <= balance <= POINTS_MAX:
+        points_in_range(balance, step.where, "the point balance")  # raises
+    add_points(run, kind, points)
+    run.emit("points.award", {"kind": kind, "points": points, "modifiers": used, "balance": balance})
+    earning = run.earning
+    if earning is not None:
+        earned = earning.setdefault(kind, [0])
         earned[0] += points
         if used:
             earned.extend(s for s in used if s not in earned[1:])
@@ -269,7 +284,7 @@ def reverse_points(run: Run, step: Step) -> None:
 def progress_achievement(run: Run, step: Step) -> None:
     spec: AchievementProgressStep = step.spec
     achievement = run.config.achievements[spec.achievement]
-    count: Any = 1 if step.amount is None else step.amount.value(run.data(step.amount.reads))
+    count: Any = 1 if step.amount is None else _amount(run, step.amount)
     if not count > 0:
         raise RuleError(
             f"{step.where}: achievement.progress needs a count above 0, not {count!r}",

@@ -141,6 +141,11 @@ class Log:
         """The live records, oldest first (a new list)."""
         return self._items[self._start : self._end]
 
+    def expires(self, cutoff: Any) -> bool:
+        """Whether `expire(cutoff)` would drop a record."""
+        start = self._start
+        return self._end > start and self._items[start][0] <= cutoff
+
     def first(self) -> Any:
         return self._items[self._start] if self._end > self._start else None
 
@@ -218,6 +223,12 @@ class Log:
         if self.key_of is not None:
             key_of = self.key_of
             self._index = {key_of(r): i for i, r in enumerate(items)}
+
+    def expired(self, cutoff: Any) -> Log:
+        """A view without the records at or before `cutoff` (this one unchanged)."""
+        other = self.view()
+        other.expire(cutoff)
+        return other
 
     def expire(self, cutoff: Any) -> list[Any]:
         """Drop the records whose time is at or before `cutoff` and return
