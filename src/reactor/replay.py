@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import base64
 import heapq
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import IO, Any
 
 import orjson
@@ -35,6 +37,9 @@ from reactor.schedules import Schedule
 from reactor.state import ProfileState
 
 __all__ = ["Replay", "ReplayStats", "dead_letter", "is_blank", "raw_fields", "read_lines"]
+
+#: An action's type (`Action` is a named tuple): for counting in one native call.
+_TYPE = itemgetter(1)
 
 
 def raw_fields(raw: bytes) -> dict[str, str]:
@@ -118,9 +123,11 @@ class ReplayStats:
     deleted_skipped: int = 0
     #: Refunds whose `points.reverse` found no purchase to take back from.
     reversals_unmatched: int = 0
-    actions_by_type: dict[str, int] = field(default_factory=dict)
-    #: reaction (or automation) id -> verdict -> count; see `reaction_counts`.
-    verdicts: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Counters updated from whole tuples of an outcome in one native call each
+    #: (`Counter.update`): type -> actions; (reaction or automation id,
+    #: verdict) -> count, see `reaction_counts`.
+    actions_by_type: Counter[str] = field(default_factory=Counter)
+    verdicts: Counter[tuple[str, str]] = field(default_factory=Counter)
     #: target id -> [sent, limited]
     sends: dict[str, list[int]] = field(default_factory=dict)
 
@@ -128,8 +135,11 @@ class ReplayStats:
         """Per reaction: `matched` (its `when` held, whatever came of it),
         `fired` (its chain emitted an action), `limited` (its limit stopped it)
         and `failed` (rolled back). So matched >= fired + limited + failed."""
+        by_reaction: dict[str, dict[str, int]] = {}
+        for (reaction_id, verdict), count in self.verdicts.items():
+            by_reaction.setdefault(reaction_id, {})[verdict] = count
         out = {}
-        for reaction_id, counts in sorted(self.verdicts.items()):
+        for reaction_id, counts in sorted(by_reaction.items()):
             fired, limited, failed = counts.get("fired", 0), counts.get("limited", 0), counts.get("failed", 0)
             out[reaction_id] = {
                 "matched": fired + limited + failed + counts.get("matched", 0),
@@ -342,27 +352,23 @@ class Replay:
                 self._scheduled[state.profile_id] = expiry
                 heapq.heappush(self._expiries, (expiry, state.profile_id))
         stats, on_action = self.stats, self.on_action
-        by_type, sends = stats.actions_by_type, stats.sends
-        for action in outcome.actions:
-            kind = action.type
-            by_type[kind] = by_type.get(kind, 0) + 1
-            if kind == "target.send":
-                sends.setdefault(action.fields["target"], [0, 0])[0] += 1
-            on_action(action)
-        stats.actions += len(outcome.actions)
-        verdicts = stats.verdicts
-        for reaction_id, verdict in outcome.verdicts:
-            counts = verdicts.get(reaction_id)
-            if counts is None:
-                counts = verdicts[reaction_id] = {}
-            counts[verdict] = counts.get(verdict, 0) + 1
-        for target_id in outcome.limited_targets:
-            sends.setdefault(target_id, [0, 0])[1] += 1
+        actions = outcome.actions
+        if actions:
+            stats.actions += len(actions)
+            stats.actions_by_type.update(map(_TYPE, actions))
+            for action in actions:
+                if action.type == "target.send":
+                    stats.sends.setdefault(action.fields["target"], [0, 0])[0] += 1
+                on_action(action)
+        stats.verdicts.update(outcome.verdicts)
+        if outcome.limited_targets:
+            stats.limited_sends += len(outcome.limited_targets)
+            for target_id in outcome.limited_targets:
+                stats.sends.setdefault(target_id, [0, 0])[1] += 1
         for failure in outcome.failures:
-            self.stats.reaction_failures += 1
+            stats.reaction_failures += 1
             self.on_reject(self._failure_record(failure, raw, source))
-        self.stats.limited_sends += outcome.limited_sends
-        self.stats.reversals_unmatched += outcome.unmatched_reversals
+        stats.reversals_unmatched += outcome.unmatched_reversals
 
     @staticmethod
     def _failure_record(failure: ReactionFailure, raw: bytes, source: dict[str, Any]) -> dict[str, Any]:

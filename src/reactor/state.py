@@ -127,11 +127,11 @@ def _purchases(columns: dict[str, Any] | None = None) -> Log:
 
 
 def _tier_points(columns: dict[str, Any] | None = None) -> Log:
-    return Log.from_columns(columns or {}, None, _points_measure)
+    return Log.from_columns(columns or {}, None, _points_measure, tuple)
 
 
 def _seen_events(columns: dict[str, Any] | None = None) -> Log:
-    return Log.from_columns(columns or {}, _event_key)
+    return Log.from_columns(columns or {}, _event_key, None, tuple)
 
 
 def _purchase_measure(record: list[Any]) -> tuple[int, int]:
@@ -171,12 +171,14 @@ class ProfileState:
     - reminded: reminder event id (`<reminder>@<item>@<due>`) -> due, fired
     - benefits' records go on with `[…, id, claimed_at|None]`: the
       `benefit.create` action's id (the instance), and when it was claimed
-    - tier_points (a Log): `[at, points]` within 365 days, summed
+    - tier_points (a Log): `(at, points)` tuples within 365 days, summed
     - purchases (a Log keyed by `system␟id`): `[at, total, id, system,
       earned]` within 365 days by `transacted_at` (refunds have a negative
       total), summed; `earned` is `[awarded at, {kind: [points, *statuses]}]`,
       what the purchase earned (for refunds), or None
-    - seen_events (a Log keyed by id): `[occurred_at, id]` within the dedupe window
+    - seen_events (a Log keyed by id): `(occurred_at, id)` tuples within the
+      dedupe window (tuples: never changed in place, and the cyclic collector
+      stops looking at a tuple of plain values)
     (times in Logs are whole seconds since the epoch: cheap to compare, and
     stored as differences, see `Log.columns`)
     - fired / sent: reaction or target id -> times it fired / sent, at most the
@@ -206,7 +208,7 @@ class ProfileState:
     last_spend_at: str | None = None
     locations: list[str] = field(default_factory=list)
     seen_events: Log = field(default_factory=_seen_events)
-    #: `redemption_id`s and `claim_id`s seen, kept 365 days (CONTRACT §8).
+    #: `redemption_id`s and `claim_id`s seen, kept 365 days (CONTRACT §8): `(at, id)` tuples.
     redemptions: Log = field(default_factory=_seen_events)
     clock: str | None = None
     #: The input partition the worker saw this profile on (worker bookkeeping,
@@ -324,12 +326,12 @@ class ProfileState:
         one view of the log per event, and `seen_event` checks the window itself)."""
         events = self.seen_events.view()
         events.expire(seconds(self.clock or at) - int(window.total_seconds()))
-        events.append([seconds(at), event_id])
+        events.append((seconds(at), event_id), event_id)
         self.seen_events = events
 
     def remember_redemption(self, identity: str, at: int) -> None:
         redemptions = self.redemptions.view()
-        redemptions.append([at, identity])
+        redemptions.append((at, identity))
         self.redemptions = redemptions
 
     def seen_transaction(self, key: str) -> bool:
@@ -344,14 +346,15 @@ class ProfileState:
         (for the 12-month figures and its key) only if it is within 365 days
         of the profile's clock. Returns the record kept (the caller may set
         its `earned`, this once: no other state can see it yet), or None."""
-        when = seconds(at)
+        when, spent = seconds(at), micro(total)
         record = None
         if self.clock is None or when > seconds(self.clock) - _WINDOW_12M:
             record = [when, total, txn_id, system, None]
             purchases = self.purchases.view()
-            purchases.append(record)
+            # Its key and measure, as `_purchase_key` and `_purchase_measure` give them.
+            purchases.append(record, f"{system}\x1f{txn_id}", (spent, 1 if total >= 0 else 0))
             self.purchases = purchases
-        self.spend_micro += micro(total)
+        self.spend_micro += spent
         if total >= 0:
             self.shop_count += 1
             if self.first_spend_at is None or at < self.first_spend_at:

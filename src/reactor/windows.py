@@ -127,15 +127,17 @@ class Log:
         data: dict[str, Any],
         key_of: Callable[[Any], str] | None = None,
         measure: Callable[[Any], tuple[int, int]] | None = None,
+        record: Callable[[Any], Any] = list,
     ) -> Log:
-        """The log `columns` stored."""
+        """The log `columns` stored, each record made by `record` from a
+        tuple (`tuple` for records never changed in place)."""
         if not data:
             return cls((), key_of, measure)
         times = list(itertools.accumulate(data["0"]))
         fields = [times]
         for field in range(1, len(data)):
             fields.append(spread(data[str(field)], len(times)))
-        return cls([list(r) for r in zip(*fields, strict=True)], key_of, measure)
+        return cls([record(r) for r in zip(*fields, strict=True)], key_of, measure)
 
     def records(self) -> list[Any]:
         """The live records, oldest first (a new list)."""
@@ -187,31 +189,36 @@ class Log:
 
     # --- changing ------------------------------------------------------------
 
-    def append(self, record: Any) -> None:
-        """Add a record; in time order it is O(1), else it is put in its place."""
-        if self._end != len(self._items):
+    def append(self, record: Any, key: str | None = None, measured: tuple[int, int] | None = None) -> None:
+        """Add a record; in time order it is O(1), else it is put in its place.
+        `key` and `measured` are `key_of(record)` and `measure(record)` when
+        the caller has them already (a record appended on every event)."""
+        items, end = self._items, self._end
+        if end != len(items):
             self._own()  # another view appended after our end: branch off
+            items, end = self._items, self._end
         measure = self.measure
         if measure is not None:
-            x, y = measure(record)
+            x, y = measured or measure(record)
             a, b = self.sums
             self.sums = (a + x, b + y)
-        items = self._items
-        if self._end > self._start and record[0] < items[self._end - 1][0]:
+        if end > self._start and record[0] < items[end - 1][0]:
             self._insert(record)
             return
         index = self._index
-        if index is not None and self.key_of is not None:
-            key = self.key_of(record)
+        if index is not None:
+            if key is None:
+                assert self.key_of is not None
+                key = self.key_of(record)
             if key in index:
                 # A key this log held before (expired here, maybe live in an
                 # older view): the shared index must keep its old position.
                 self._own()
-                items, index = self._items, self._index
+                items, index, end = self._items, self._index, self._end
                 assert index is not None
-            index[key] = self._end
+            index[key] = end
         items.append(record)
-        self._end += 1
+        self._end = end + 1
 
     def _insert(self, record: Any) -> None:
         # Out of time order (a late purchase): rare, so O(n) is fine.

@@ -51,6 +51,21 @@ def test_two_branches_from_one_state_do_not_see_each_other():
     assert "b" not in base and "c" not in base and "a" in base
 
 
+def test_a_branch_off_a_log_whose_front_expired_appends_at_its_own_end():
+    # The second branch copies its live slice (positions move to 0): its
+    # record and its key must land after that slice, not where the shared list ended.
+    base = Log(key_of=lambda r: r[1])
+    for day, key in ((1, "a"), (2, "b"), (3, "c")):
+        base.append([f"2026-01-0{day}T00:00:00Z", key])
+    base.expire("2026-01-01T00:00:00Z")
+    left, right = base.view(), base.view()
+    left.append(["2026-01-04T00:00:00Z", "d"])
+    right.append(["2026-01-04T00:00:00Z", "e"])
+    assert [r[1] for r in right] == ["b", "c", "e"] and len(right) == 3
+    assert right.get("e") == ["2026-01-04T00:00:00Z", "e"] and "d" not in right
+    assert [r[1] for r in left] == ["b", "c", "d"] and left.get("d")[1] == "d"
+
+
 def test_expired_records_leave_the_sums_and_membership():
     log = Log(key_of=lambda r: r[2], measure=lambda r: (r[1], 1))
     for day, amount in ((1, 10), (2, 20), (3, 30)):
