@@ -225,8 +225,11 @@ class Config:
     #: Reminders by priority then id (CONTRACT §8).
     reminders: Mapping[str, Reaction] = field(default_factory=dict)
     #: What the reminders' due times read (`due.reminder_items`): the state's
-    #: fields, and the snapshot's fields.
-    reminder_reads: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    #: fields (with `reminded`), and the snapshot's fields.
+    reminder_reads: tuple[tuple[str, ...], tuple[str, ...]] = (("reminded",), ())
+    #: The state's fields whose change in place forgets the reminders' memo
+    #: (`Run.touch`): the ones they read. Empty without reminders.
+    reminder_fields: frozenset[str] = frozenset()
     achievements: Mapping[str, Achievement] = field(default_factory=dict)
     point_kinds: tuple[str, ...] = BUILT_IN_KINDS
     programme: Programme = field(default_factory=lambda: Programme())
@@ -962,7 +965,8 @@ _REMINDER_FIELDS = {
 
 
 def _reminder_reads(reminders: Iterable[Reaction]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The state's fields and the snapshot's fields the reminders' due times read."""
+    """The state's fields (`reminded` last) and the snapshot's fields the
+    reminders' due times read."""
     fields: set[str] = set()
     profile_fields: set[str] = set()
     for reminder in reminders:
@@ -971,7 +975,7 @@ def _reminder_reads(reminders: Iterable[Reaction]) -> tuple[tuple[str, ...], tup
             fields.add(_REMINDER_FIELDS[of])
         elif of.startswith("profile."):
             profile_fields.add(of.split(".", 1)[1])
-    return tuple(sorted(fields)), tuple(sorted(profile_fields))
+    return (*sorted(fields), "reminded"), tuple(sorted(profile_fields))
 
 
 def _by_priority(reactions: Iterable[Reaction]) -> tuple[Reaction, ...]:
@@ -1027,6 +1031,7 @@ def load_config(root: str | os.PathLike[str]) -> Config:
     if loader.issues:
         raise ConfigError(loader.issues)
     statuses = {k: i.spec for k, i in compiler.by_section["statuses"].items()}
+    reminder_reads = _reminder_reads(reminders.values())
     by_type = {
         event_type: _by_priority(r for r in reactions.values() if r.enabled and event_type in r.on)
         for event_type in (PROFILE_UPDATED, TRANSACTION_CREATED, *REDEMPTION_TYPES, *DERIVED_TYPES)
@@ -1039,7 +1044,10 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         reactions=reactions,
         automations={a.id: a for a in _by_priority(automations.values())},
         reminders={r.id: r for r in _by_priority(reminders.values())},
-        reminder_reads=_reminder_reads(reminders.values()),
+        reminder_reads=reminder_reads,
+        reminder_fields=frozenset(
+            [*reminder_reads[0], *(["snapshot"] if reminder_reads[1] else [])] if reminders else []
+        ),
         targets=targets,
         by_event_type=by_type,
         batches={t: compile_batch([r.condition for r in rs]) for t, rs in by_type.items() if rs},

@@ -11,7 +11,9 @@ ids, which depend only on what came due) are the same however ticks fall.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from reactor.events import SCHEDULE, Event
@@ -24,26 +26,26 @@ if TYPE_CHECKING:
     from reactor.engine import Run
     from reactor.state import ProfileState
 
-__all__ = ["MEMO_FIELDS", "earliest_reminder", "next_due_at", "reminder_items", "run_due_work"]
-
-#: The state's fields reminders' due times may depend on: `Run.touch` forgets
-#: the memo of the earliest reminder when one of them is about to change in place.
-MEMO_FIELDS = ("rewards", "benefits", "statuses", "tiers", "snapshot", "reminded")
+__all__ = ["earliest_reminder", "next_due_at", "reminder_items", "run_due_work"]
 
 
 def reminder_items(state: ProfileState, config: Config) -> tuple[Any, ...]:
     """What the configured reminders' due times depend on (`Config.reminder_reads`):
-    the state's fields they are about, the snapshot fields they read, and the
-    reminders fired. Compared with `==`: identical objects compare at once, and
-    a field replaced by an equal one (a snapshot that sends the same birthday
-    again) leaves the reminders as they were."""
+    the state's fields they are about and the reminders fired, and the
+    snapshot fields they read. Compared with `==`: identical objects compare at
+    once, and a field replaced by an equal one (a snapshot that sends the same
+    birthday again) leaves the reminders as they were."""
     fields, profile_fields = config.reminder_reads
-    snapshot = state.snapshot or {}
-    return (
-        *[getattr(state, name) for name in fields],
-        *[snapshot.get(name) for name in profile_fields],
-        state.reminded,
-    )
+    return _reader(fields)(state), tuple(map((state.snapshot or _NO_SNAPSHOT).get, profile_fields))
+
+
+_NO_SNAPSHOT: dict[str, Any] = {}
+
+
+@functools.lru_cache(maxsize=64)
+def _reader(fields: tuple[str, ...]) -> Callable[[ProfileState], Any]:
+    """The state's `fields`, as a tuple, in one native call."""
+    return attrgetter(*fields)
 
 
 def _items(state: ProfileState, config: Config, until: str | None = None) -> list[tuple[str, int, Any, str]]:
