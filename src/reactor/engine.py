@@ -695,7 +695,7 @@ class Run:
             self._undo = {} if reaction.can_fail else None
             try:
                 for step in reaction.steps:
-                    self.run_step(step)
+                    STEPS[type(step.spec)](self, step)
             except ChainStopped:
                 pass
             self._undo = None
@@ -727,9 +727,6 @@ class Run:
             self._undo = None
         if self.raised:
             self.dispatch(reaction.id)
-
-    def run_step(self, step: Step) -> None:
-        STEPS[type(step.spec)](self, step)
 
     def outcome(self, skipped: str | None = None) -> Outcome:
         return Outcome(
