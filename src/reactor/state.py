@@ -79,7 +79,7 @@ def _purchase_key(record: list[Any]) -> str:
     return f"{record[3]}\x1f{record[2]}"
 
 
-def _event_key(record: list[Any]) -> str:
+def _event_key(record: tuple[Any, ...]) -> str:
     return str(record[1])
 
 
@@ -140,7 +140,7 @@ def _purchase_measure(record: list[Any]) -> tuple[int, int]:
     return micro(total), 1 if total >= 0 else 0
 
 
-def _points_measure(record: list[Any]) -> tuple[int, int]:
+def _points_measure(record: tuple[Any, ...]) -> tuple[int, int]:
     return int(record[1]), 0
 
 
