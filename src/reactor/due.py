@@ -110,7 +110,7 @@ def run_due_work(run: Run, until: str) -> None:
         at, _, key, kind = min(items, key=_order)
         if at > until:
             break
-        run.state.advance_clock(at)
+        run.state.advance_clock(at, run.config.programme.dedupe_window)
         _HANDLERS[kind](run, at, key)
     run.state.drop_expired(until)
 

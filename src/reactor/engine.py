@@ -772,13 +772,13 @@ def process(
     current = state.derive() if state is not None else ProfileState(event.profile_id)
     run = Run(event, current, config, observe)
     run_due_work(run, event.occurred_at)
-    current.advance_clock(event.occurred_at)
+    current.advance_clock(event.occurred_at, dedupe)
     if event.type == PROFILE_DEPERSONALISED:
         return _depersonalise(run, event)
     if event.type == PROFILE_UPDATED:
         run.take_snapshot(event.data["profile"])
     elif event.type == TRANSACTION_CREATED and not run.take_transaction(event.data["transaction"]):
-        current.remember_event(event.id, event.occurred_at, dedupe)
+        current.remember_event(event.id, event.occurred_at)
         return Outcome(state=current, actions=tuple(run.actions), skipped="duplicate_transaction")
     elif event.type in REDEEM:
         try:
@@ -792,7 +792,7 @@ def process(
             run.run_reaction(automation)
     else:
         run.run_reactions(event.type)
-        run.state.remember_event(event.id, event.occurred_at, dedupe)
+        run.state.remember_event(event.id, event.occurred_at)
     run.check_attain()
     # A reminder whose item appeared after its due time fires now. (Nothing
     # else can be due: the due work before the event ran all that was, so
@@ -821,7 +821,7 @@ def _depersonalise(run: Run, event: Event) -> Outcome:
     state = run.state
     state.snapshot = None
     run.emit("profile.depersonalise", {"profile_id": event.profile_id})
-    state.remember_event(event.id, event.occurred_at, run.config.programme.dedupe_window)
+    state.remember_event(event.id, event.occurred_at)
     return run.outcome()
 
 

@@ -320,12 +320,8 @@ class ProfileState:
         record = self.seen_events.get(event_id)
         return record is not None and record[0] > seconds(now) - int(window.total_seconds())
 
-    def remember_event(self, event_id: str, at: str, window: timedelta = DEDUPE_WINDOW) -> None:
-        """Remember `event_id` for dedupe, and forget the ids that fell out of
-        the window by the profile's clock (here rather than in `advance_clock`:
-        one view of the log per event, and `seen_event` checks the window itself)."""
+    def remember_event(self, event_id: str, at: str) -> None:
         events = self.seen_events.view()
-        events.expire(seconds(self.clock or at) - int(window.total_seconds()))
         events.append((seconds(at), event_id), event_id)
         self.seen_events = events
 
@@ -383,11 +379,12 @@ class ProfileState:
                 return format_instant(datetime.fromtimestamp(record[0], UTC))
         return None
 
-    def advance_clock(self, now: str) -> None:
+    def advance_clock(self, now: str, dedupe_window: timedelta = DEDUPE_WINDOW) -> None:
         """Move this profile's clock forward and forget what fell out of its
-        365-day windows: purchases, tier points, redemption ids (event ids
-        fall out of the dedupe window in `remember_event`). Each is kept in
-        time order, so only the oldest records need a look."""
+        windows: purchases, tier points and redemption ids of 365 days, event
+        ids of the dedupe window (also when only time-driven work moves the
+        clock, so a stored state holds no more than its windows). Each is kept
+        in time order, so only the oldest records need a look."""
         if self.clock is not None and now <= self.clock:
             return
         self.clock = now
@@ -399,6 +396,9 @@ class ProfileState:
             self.tier_points = self.tier_points.expired(cutoff)
         if self.redemptions.expires(cutoff):
             self.redemptions = self.redemptions.expired(cutoff)
+        forget = clock - int(dedupe_window.total_seconds())
+        if self.seen_events.expires(forget):
+            self.seen_events = self.seen_events.expired(forget)
 
     def aggregations(self, now: str, days_since: int | None) -> dict[str, Any]:
         spend, shops = self.purchases.sums

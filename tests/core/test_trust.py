@@ -132,6 +132,24 @@ def test_event_ids_are_remembered_for_the_dedupe_window(cfg):
     assert state.point_balance == 4
 
 
+def test_time_driven_work_forgets_event_ids_past_the_dedupe_window(cfg):
+    # A state stored after time-driven work alone (a status expiring 8 days
+    # on) holds the event ids of the dedupe window only, as after an event.
+    from reactor.engine import run_due
+    from reactor.state import ProfileState
+
+    config = cfg("""
+    reactions:
+      - {id: vip, on: [profile.updated], actions: [{type: status.apply, status: vip, duration: 8d}]}
+    """)
+    state, _, _ = run(config, profile_updated(id="e-1", at="2026-11-01T00:00:00Z"))
+    assert "e-1" in state.seen_events
+    outcome = run_due(state, config, "2026-11-09T00:00:00Z")
+    assert [a.type for a in outcome.actions] == ["status.remove"]
+    stored = ProfileState.from_json(outcome.state.to_json())
+    assert "e-1" not in stored.seen_events and len(stored.seen_events) == 0
+
+
 def test_first_purchase_after_90_days_away_can_be_written_on_the_transaction(cfg):
     config = cfg("""
     reactions:
