@@ -224,12 +224,6 @@ class Config:
     tiers: tuple[Program, ...] = ()
     #: Reminders by priority then id (CONTRACT §8).
     reminders: Mapping[str, Reaction] = field(default_factory=dict)
-    #: What the reminders' due times read (`due.reminder_items`): the state's
-    #: fields (with `reminded`), and the snapshot's fields.
-    reminder_reads: tuple[tuple[str, ...], tuple[str, ...]] = (("reminded",), ())
-    #: The state's fields whose change in place forgets the reminders' memo
-    #: (`Run.touch`): the ones they read. Empty without reminders.
-    reminder_fields: frozenset[str] = frozenset()
     achievements: Mapping[str, Achievement] = field(default_factory=dict)
     point_kinds: tuple[str, ...] = BUILT_IN_KINDS
     programme: Programme = field(default_factory=lambda: Programme())
@@ -955,29 +949,6 @@ _KIND_OF_SECTION: dict[str, Literal["reaction", "automation", "reminder"]] = {
 }
 
 
-#: The state field each `of` of a reminder is about (`profile.<field>`: the snapshot's field).
-_REMINDER_FIELDS = {
-    "reward.expires_at": "rewards",
-    "benefit.expires_at": "benefits",
-    "status.expires_at": "statuses",
-    "tier.review_at": "tiers",
-}
-
-
-def _reminder_reads(reminders: Iterable[Reaction]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The state's fields (`reminded` last) and the snapshot's fields the
-    reminders' due times read."""
-    fields: set[str] = set()
-    profile_fields: set[str] = set()
-    for reminder in reminders:
-        of = reminder.reminder.of if reminder.reminder is not None else ""
-        if of in _REMINDER_FIELDS:
-            fields.add(_REMINDER_FIELDS[of])
-        elif of.startswith("profile."):
-            profile_fields.add(of.split(".", 1)[1])
-    return (*sorted(fields), "reminded"), tuple(sorted(profile_fields))
-
-
 def _by_priority(reactions: Iterable[Reaction]) -> tuple[Reaction, ...]:
     return tuple(sorted(reactions, key=lambda r: (r.priority, r.id)))
 
@@ -1031,7 +1002,6 @@ def load_config(root: str | os.PathLike[str]) -> Config:
     if loader.issues:
         raise ConfigError(loader.issues)
     statuses = {k: i.spec for k, i in compiler.by_section["statuses"].items()}
-    reminder_reads = _reminder_reads(reminders.values())
     by_type = {
         event_type: _by_priority(r for r in reactions.values() if r.enabled and event_type in r.on)
         for event_type in (PROFILE_UPDATED, TRANSACTION_CREATED, *REDEMPTION_TYPES, *DERIVED_TYPES)
@@ -1044,10 +1014,6 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         reactions=reactions,
         automations={a.id: a for a in _by_priority(automations.values())},
         reminders={r.id: r for r in _by_priority(reminders.values())},
-        reminder_reads=reminder_reads,
-        reminder_fields=frozenset(
-            [*reminder_reads[0], *(["snapshot"] if reminder_reads[1] else [])] if reminders else []
-        ),
         targets=targets,
         by_event_type=by_type,
         batches={t: compile_batch([r.condition for r in rs]) for t, rs in by_type.items() if rs},

@@ -11,9 +11,7 @@ ids, which depend only on what came due) are the same however ticks fall.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from reactor.events import SCHEDULE, Event
@@ -26,26 +24,30 @@ if TYPE_CHECKING:
     from reactor.engine import Run
     from reactor.state import ProfileState
 
-__all__ = ["earliest_reminder", "next_due_at", "reminder_items", "run_due_work"]
+__all__ = ["MEMO_FIELDS", "earliest_reminder", "next_due_at", "reminder_items", "run_due_work", "same_items"]
+
+#: The state's fields the reminders' due times depend on (spelt out again in
+#: `reminder_items` and `same_items`, for speed: a field added here is added there too).
+MEMO_FIELDS = ("rewards", "benefits", "statuses", "tiers", "snapshot", "reminded")
 
 
-def reminder_items(state: ProfileState, config: Config) -> tuple[Any, ...]:
-    """What the configured reminders' due times depend on (`Config.reminder_reads`):
-    the state's fields they are about and the reminders fired, and the
-    snapshot fields they read. Compared with `==`: identical objects compare at
-    once, and a field replaced by an equal one (a snapshot that sends the same
-    birthday again) leaves the reminders as they were."""
-    fields, profile_fields = config.reminder_reads
-    return _reader(fields)(state), tuple(map((state.snapshot or _NO_SNAPSHOT).get, profile_fields))
+def reminder_items(state: ProfileState) -> tuple[Any, ...]:
+    """The `MEMO_FIELDS` of `state`, in order: what its reminders are about."""
+    return (state.rewards, state.benefits, state.statuses, state.tiers, state.snapshot, state.reminded)
 
 
-_NO_SNAPSHOT: dict[str, Any] = {}
-
-
-@functools.lru_cache(maxsize=64)
-def _reader(fields: tuple[str, ...]) -> Callable[[ProfileState], Any]:
-    """The state's `fields`, as a tuple, in one native call."""
-    return attrgetter(*fields)
+def same_items(state: ProfileState, seen: tuple[Any, ...]) -> bool:
+    """Whether `state` holds the very objects `reminder_items` saw (fields are
+    replaced when they change, or the memo forgotten by `Run.touch`).
+    Spelt out: this runs for every event."""
+    return (
+        seen[0] is state.rewards
+        and seen[1] is state.benefits
+        and seen[2] is state.statuses
+        and seen[3] is state.tiers
+        and seen[4] is state.snapshot
+        and seen[5] is state.reminded
+    )
 
 
 def _items(state: ProfileState, config: Config, until: str | None = None) -> list[tuple[str, int, Any, str]]:
@@ -76,14 +78,14 @@ def _items(state: ProfileState, config: Config, until: str | None = None) -> lis
 def earliest_reminder(state: ProfileState, config: Config) -> str | None:
     """When the reminder due first for `state` (not fired yet) is due, or None.
 
-    Remembered on the state, keyed by what it depends on (`reminder_items`:
-    a field is replaced when it changes, or changed in place after
+    Remembered on the state, keyed by what it depends on (`MEMO_FIELDS`, by
+    identity: a field is replaced when it changes, or changed in place after
     `Run.touch`, which forgets the memo), so that the events of a profile
     whose items did not change pay nothing."""
     memo = state.due_memo
-    key = reminder_items(state, config)
-    if memo is not None and memo[1] == config.version and memo[0] == key:
+    if memo is not None and memo[1] == config.version and same_items(state, memo[0]):
         return memo[2]
+    key = reminder_items(state)
     assert state.clock is not None
     found = due_reminders(state, config, state.clock)
     earliest = found[0].due if found else None

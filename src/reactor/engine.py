@@ -39,7 +39,7 @@ from reactor.actions import Action, ReactionFailure, action_id
 from reactor.clock import seconds, shift
 from reactor.config import Config, Dependents, Reaction, Step, Target
 from reactor.context import PARTS, ContextView, profile_view
-from reactor.due import earliest_reminder, next_due_at, run_due_work
+from reactor.due import MEMO_FIELDS, earliest_reminder, next_due_at, reminder_items, run_due_work, same_items
 from reactor.errors import RuleError, TemplateError
 from reactor.events import (
     PROFILE_DELETED,
@@ -77,6 +77,7 @@ MAX_CASCADE = 8
 #: How long a fired reminder is remembered after its due time (longer than a
 #: year, so that a yearly one is never mistaken for the next year's).
 _REMEMBER_REMINDERS = timedelta(days=400)
+_MEMO_FIELDS = frozenset(MEMO_FIELDS)
 
 
 class Outcome(NamedTuple):
@@ -293,12 +294,11 @@ class Run:
         """`fields` of the state are about to change in place: copy each one the
         first time, so the state `process` was given never changes, and keep
         its value as it was while a reaction that may fail runs."""
-        owned, undo, state, memo_fields = self._owned, self._undo, self.state, self.config.reminder_fields
+        owned, undo, state = self._owned, self._undo, self.state
         for name in fields:
-            if name in memo_fields:
-                # The reminders' memo holds these fields as they are (compared
-                # by identity first); one changed in place is the same object
-                # with other contents.
+            if name in _MEMO_FIELDS:
+                # The due-time memo knows these fields by identity; one changed
+                # in place is the same object with other contents.
                 state.due_memo = None
             if name not in owned:
                 owned.add(name)
@@ -773,6 +773,10 @@ def process(
     run = Run(event, current, config, observe)
     run_due_work(run, event.occurred_at)
     current.advance_clock(event.occurred_at, dedupe)
+    # What reminders are about, as it stands: a step that changes one of these
+    # fields replaces it, or changes in place a copy made earlier in this event
+    # (by the due work, say), and then `Run.touch` has forgotten the due-time memo.
+    items_before = reminder_items(current) if config.reminders else None
     if event.type == PROFILE_DEPERSONALISED:
         return _depersonalise(run, event)
     if event.type == PROFILE_UPDATED:
@@ -794,10 +798,8 @@ def process(
         run.run_reactions(event.type)
         run.state.remember_event(event.id, event.occurred_at)
     run.check_attain()
-    # A reminder whose item appeared after its due time fires now. (Nothing
-    # else can be due: the due work before the event ran all that was, so
-    # while the items are as they were, the memo answers "later" at once.)
-    run.fire_reminders(event.occurred_at)
+    if items_before is not None and (current.due_memo is None or not same_items(current, items_before)):
+        run.fire_reminders(event.occurred_at)  # an item that appeared after its reminder's due time
     run.keep_earned()
     return run.outcome()
 

@@ -206,41 +206,6 @@ def test_a_birthday_reminder_is_at_local_time_across_a_daylight_saving_change(cf
     assert award.at == due and award.event_id == f"birthday-week@2026-{birthday[5:]}@{due}"
 
 
-def test_the_due_time_memo_follows_the_birthday_not_the_snapshot(cfg, monkeypatch):
-    # The memo of the next reminder (`due.earliest_reminder`) is keyed by what
-    # the reminders read: a snapshot that sends the same birthday again, or a
-    # status applied (birthday reminders do not read statuses), keeps it; a
-    # changed birthday gives the new due time.
-    import reactor.due
-
-    config = cfg(
-        BIRTHDAY
-        + """statuses:
-  - {handle: vip, name: VIP, rank: 1}
-reactions:
-  - id: vip
-    on: [profile.updated]
-    when: {"==": [{"var": "attributes.tier"}, "vip"]}
-    actions: [{type: status.apply, status: vip}]
-"""
-    )
-    state, _, _ = run(config, profile_updated(birthday="1990-04-14", at="2026-03-01T00:00:00Z"))
-    assert next_due(state, config) == "2026-04-06T23:00:00Z"
-    computed = []
-    original = reactor.due.due_reminders
-    monkeypatch.setattr(reactor.due, "due_reminders", lambda *a: computed.append(a) or original(*a))
-    state, actions, _ = run(
-        config,
-        profile_updated(birthday="1990-04-14", attributes={"tier": "vip"}, at="2026-03-02T00:00:00Z"),
-        state=state,
-    )
-    assert [a["type"] for a in actions] == ["status.apply"]
-    assert next_due(state, config) == "2026-04-06T23:00:00Z" and computed == []
-    # 10 April 1990: 3 April 09:00 Sydney, still in daylight saving time (UTC+11).
-    state, _, _ = run(config, profile_updated(birthday="1990-04-10", at="2026-03-03T00:00:00Z"), state=state)
-    assert next_due(state, config) == "2026-04-02T22:00:00Z" and len(computed) == 1
-
-
 def test_a_29_february_birthday_counts_as_28_february_in_other_years(cfg):
     config = cfg(BIRTHDAY)
     state, _, _ = run(config, profile_updated(birthday="1992-02-29", at="2026-03-10T00:00:00Z"))
