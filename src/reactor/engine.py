@@ -55,7 +55,7 @@ from reactor.reminders import Due, due_reminders
 from reactor.rules import ConditionBatch, ContextData
 from reactor.specs import StatusSpec
 from reactor.state import COPY as _COPY
-from reactor.state import ProfileState, money
+from reactor.state import ProfileState, money, purchase_key
 from reactor.steps import STEPS, ChainStopped
 from reactor.tiers import Program, Verdict, attained
 
@@ -486,7 +486,7 @@ class Run:
     def take_transaction(self, transaction: dict[str, Any]) -> bool:
         """Count the transaction; False if it was already counted."""
         system, txn_id = transaction.get("system") or "", transaction["id"]
-        if self.state.seen_transaction(f"{system}\x1f{txn_id}"):
+        if self.state.seen_transaction(purchase_key(system, txn_id)):
             return False
         location = transaction.get("location")
         location_id = location.get("id") if isinstance(location, dict) else None

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
+from operator import attrgetter
 from typing import IO, Any
 
 import orjson
@@ -38,8 +38,8 @@ from reactor.state import ProfileState
 
 __all__ = ["Replay", "ReplayStats", "dead_letter", "is_blank", "raw_fields", "read_lines"]
 
-#: An action's type (`Action` is a named tuple): for counting in one native call.
-_TYPE = itemgetter(1)
+#: An action's type, for counting in one native call.
+_TYPE = attrgetter("type")
 
 
 def raw_fields(raw: bytes) -> dict[str, str]:

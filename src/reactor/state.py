@@ -36,6 +36,7 @@ __all__ = [
     "ProfileState",
     "micro",
     "money",
+    "purchase_key",
     "round_money",
 ]
 
@@ -75,8 +76,13 @@ def money(micros: int, divisor: int = 1) -> float:
     return -((unit - 2 * micros) // (2 * unit)) / 100
 
 
+def purchase_key(system: str, txn_id: str) -> str:
+    """A transaction's dedupe key: its source system and id (CONTRACT §11)."""
+    return f"{system}\x1f{txn_id}"
+
+
 def _purchase_key(record: list[Any]) -> str:
-    return f"{record[3]}\x1f{record[2]}"
+    return purchase_key(record[3], record[2])
 
 
 def _event_key(record: tuple[Any, ...]) -> str:
@@ -135,8 +141,11 @@ def _seen_events(columns: dict[str, Any] | None = None) -> Log:
 
 
 def _purchase_measure(record: list[Any]) -> tuple[int, int]:
-    """(millionths spent, shops) of a kept purchase: a refund is not a shop."""
-    total = record[1]
+    return _spent(record[1])
+
+
+def _spent(total: float) -> tuple[int, int]:
+    """(millionths spent, shops) of a purchase's total: a refund is not a shop."""
     return micro(total), 1 if total >= 0 else 0
 
 
@@ -342,15 +351,14 @@ class ProfileState:
         (for the 12-month figures and its key) only if it is within 365 days
         of the profile's clock. Returns the record kept (the caller may set
         its `earned`, this once: no other state can see it yet), or None."""
-        when, spent = seconds(at), micro(total)
+        when, spent = seconds(at), _spent(total)
         record = None
         if self.clock is None or when > seconds(self.clock) - _WINDOW_12M:
             record = [when, total, txn_id, system, None]
             purchases = self.purchases.view()
-            # Its key and measure, as `_purchase_key` and `_purchase_measure` give them.
-            purchases.append(record, f"{system}\x1f{txn_id}", (spent, 1 if total >= 0 else 0))
+            purchases.append(record, purchase_key(system, txn_id), spent)
             self.purchases = purchases
-        self.spend_micro += spent
+        self.spend_micro += spent[0]
         if total >= 0:
             self.shop_count += 1
             if self.first_spend_at is None or at < self.first_spend_at:

@@ -32,7 +32,7 @@ from reactor.specs import (
     TagRemoveStep,
     TargetSendStep,
 )
-from reactor.state import round_money
+from reactor.state import purchase_key, round_money
 
 if TYPE_CHECKING:
     from reactor.config import Step
@@ -249,7 +249,7 @@ def reverse_points(run: Run, step: Step) -> None:
     transaction = run.event.data.get("transaction") or {}
     original = transaction.get("original_id")
     total = float(transaction.get("total", 0))
-    key = f"{transaction.get('system') or ''}\x1f{original}"
+    key = purchase_key(transaction.get("system") or "", str(original))
     record = run.state.purchases.get(key) if isinstance(original, str) and total < 0 else None
     if record is None:
         run.unmatched_reversals += 1  # no original_id, or not among the purchases kept

@@ -151,9 +151,6 @@ class Log:
     def first(self) -> Any:
         return self._items[self._start] if self._end > self._start else None
 
-    def last(self) -> Any:
-        return self._items[self._end - 1] if self._end > self._start else None
-
     def __contains__(self, key: object) -> bool:
         index = self._index
         if index is None or not isinstance(key, str):
