@@ -12,9 +12,10 @@ reward issued 10 days before it expires, with `before: 14d`) fires at once,
 at the event that made it appear.
 
 Birthdays are yearly, in the programme's time zone: the occurrence
-considered is the next one on or after `today`; its due date is that date
-less `before` (or plus `after`) in whole local days, at `at` (local time,
-default 00:00); 29 February counts as 28 February in other years. A
+considered is the next one on or after `today` (for `after`: on or after
+`today` less its whole days, so its due date is today or later); its due date
+is that date less `before` (or plus `after`) in whole local days, at `at`
+(local time, default 00:00); 29 February counts as 28 February in other years. A
 date-only `profile.<field>` is a local date in the same way (not yearly).
 Every other time is shifted by the exact duration, in UTC.
 """
@@ -132,7 +133,11 @@ def _birthdays(rule: ReminderRule, state: ProfileState, config: Config, now: str
     due time is at or before `until` (a long gap between events)."""
     birthday = (state.snapshot or {}).get("birthday")
     timezone = config.programme.timezone
-    occurrence = next_birthday(local_date(now, timezone), birthday)
+    # `after`: from the occurrence whose due date is today or later (the next
+    # birthday on or after today less the whole days after), so that between a
+    # birthday and its `after` reminder the reminder is still the one ahead.
+    after = rule.offset.days if rule.offset > timedelta(0) else 0
+    occurrence = next_birthday(local_date(now, timezone) - timedelta(days=after), birthday)
     for count in range(200):  # at most a couple of centuries of birthdays
         if occurrence is None:
             return

@@ -206,6 +206,35 @@ def test_a_birthday_reminder_is_at_local_time_across_a_daylight_saving_change(cf
     assert award.at == due and award.event_id == f"birthday-week@2026-{birthday[5:]}@{due}"
 
 
+AFTER_BIRTHDAY = """
+reminders:
+  - {id: late-gift, of: profile.birthday, after: 3d, actions: [{type: tag.add, tag: late-gift}]}
+"""
+
+
+def test_an_after_birthday_reminder_is_still_ahead_between_the_birthday_and_its_due_time(cfg):
+    # Birthday 1 January; 3 days after: 4 January 00:00 (UTC, no programme time
+    # zone). An event on 2 January (past the birthday, before its reminder)
+    # once moved the reminder to 4 January 2027: the occurrence considered was
+    # the next birthday on or after today. It is the one whose due date is
+    # today or later.
+    config = cfg(AFTER_BIRTHDAY)
+    state, _, _ = run(config, profile_updated(birthday="1990-01-01", at="2025-12-30T00:00:00Z"))
+    assert next_due(state, config) == "2026-01-04T00:00:00Z"
+    state, _, _ = run(
+        config, profile_updated(birthday="1990-01-01", email="a@b.c", at="2026-01-02T00:00:00Z"), state=state
+    )
+    assert next_due(state, config) == "2026-01-04T00:00:00Z"
+    (tag,) = run_due(state, config, "2026-01-05T00:00:00Z").actions
+    assert tag.at == "2026-01-04T00:00:00Z" and tag.event_id == "late-gift@2026-01-01@2026-01-04T00:00:00Z"
+    # A profile first seen between the birthday and its reminder gets it then;
+    # one first seen after the reminder's day, next year's.
+    fresh, _, _ = run(config, profile_updated(birthday="1990-01-01", at="2026-01-03T12:00:00Z"))
+    assert next_due(fresh, config) == "2026-01-04T00:00:00Z"
+    late, actions, _ = run(config, profile_updated(birthday="1990-01-01", at="2026-01-05T00:00:00Z"))
+    assert actions == [] and next_due(late, config) == "2027-01-04T00:00:00Z"
+
+
 def test_a_29_february_birthday_counts_as_28_february_in_other_years(cfg):
     config = cfg(BIRTHDAY)
     state, _, _ = run(config, profile_updated(birthday="1992-02-29", at="2026-03-10T00:00:00Z"))
