@@ -224,6 +224,8 @@ class Config:
     tiers: tuple[Program, ...] = ()
     #: Reminders by priority then id (CONTRACT §8).
     reminders: Mapping[str, Reaction] = field(default_factory=dict)
+    #: The enabled ones among them, in the same order.
+    enabled_reminders: tuple[Reaction, ...] = ()
     achievements: Mapping[str, Achievement] = field(default_factory=dict)
     point_kinds: tuple[str, ...] = BUILT_IN_KINDS
     programme: Programme = field(default_factory=lambda: Programme())
@@ -1014,6 +1016,7 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         reactions=reactions,
         automations={a.id: a for a in _by_priority(automations.values())},
         reminders={r.id: r for r in _by_priority(reminders.values())},
+        enabled_reminders=tuple(r for r in _by_priority(reminders.values()) if r.enabled and r.reminder),
         targets=targets,
         by_event_type=by_type,
         batches={t: compile_batch([r.condition for r in rs]) for t, rs in by_type.items() if rs},

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from reactor.events import SCHEDULE, Event
-from reactor.reminders import Due, due_reminders
+from reactor.reminders import Due, due_reminders, first_due
 from reactor.steps import remove_status
 from reactor.tiers import reviewed
 
@@ -24,30 +24,11 @@ if TYPE_CHECKING:
     from reactor.engine import Run
     from reactor.state import ProfileState
 
-__all__ = ["MEMO_FIELDS", "earliest_reminder", "next_due_at", "reminder_items", "run_due_work", "same_items"]
+__all__ = ["MEMO_FIELDS", "earliest_reminder", "forget_source", "next_due_at", "run_due_work"]
 
-#: The state's fields the reminders' due times depend on (spelt out again in
-#: `reminder_items` and `same_items`, for speed: a field added here is added there too).
+#: The state's fields reminders' due times are worked out from (`ReminderRule.source`),
+#: and `reminded`: `Run.touch` forgets the memo when one of them changes in place.
 MEMO_FIELDS = ("rewards", "benefits", "statuses", "tiers", "snapshot", "reminded")
-
-
-def reminder_items(state: ProfileState) -> tuple[Any, ...]:
-    """The `MEMO_FIELDS` of `state`, in order: what its reminders are about."""
-    return (state.rewards, state.benefits, state.statuses, state.tiers, state.snapshot, state.reminded)
-
-
-def same_items(state: ProfileState, seen: tuple[Any, ...]) -> bool:
-    """Whether `state` holds the very objects `reminder_items` saw (fields are
-    replaced when they change, or the memo forgotten by `Run.touch`).
-    Spelt out: this runs for every event."""
-    return (
-        seen[0] is state.rewards
-        and seen[1] is state.benefits
-        and seen[2] is state.statuses
-        and seen[3] is state.tiers
-        and seen[4] is state.snapshot
-        and seen[5] is state.reminded
-    )
 
 
 def _items(state: ProfileState, config: Config, until: str | None = None) -> list[tuple[str, int, Any, str]]:
@@ -62,7 +43,7 @@ def _items(state: ProfileState, config: Config, until: str | None = None) -> lis
         held = state.tiers.get(program.program)
         if held is not None and held[2] is not None:
             items.append((held[2], 2 + order, program.program, "review"))
-    if config.reminders and state.clock is not None:
+    if config.enabled_reminders and state.clock is not None:
         late = 2 + len(config.tiers)  # at one instant, reminders come last
         earliest = earliest_reminder(state, config)
         if earliest is None or (until is not None and earliest > until):
@@ -75,22 +56,70 @@ def _items(state: ProfileState, config: Config, until: str | None = None) -> lis
     return items
 
 
+#: Per enabled reminder: its `source` field's name, that field's object, the
+#: snapshot field it reads (`profile.*`, else None) and that field's value, its
+#: next due time.
+Part = tuple[str, Any, str | None, Any, str | None]
+#: config version, `reminded`, the parts, the earliest of their due times.
+Memo = tuple[str, dict[str, str], tuple[Part, ...], str | None]
+
+
+def _unchanged(part: Part, source: Any) -> bool:
+    """Whether a reminder's due times are what `part` says, its source now
+    being `source`: the very object, or a snapshot with the same value."""
+    return source is part[1] or (part[2] is not None and (source or {}).get(part[2]) == part[3])
+
+
 def earliest_reminder(state: ProfileState, config: Config) -> str | None:
     """When the reminder due first for `state` (not fired yet) is due, or None.
 
-    Remembered on the state, keyed by what it depends on (`MEMO_FIELDS`, by
-    identity: a field is replaced when it changes, or changed in place after
-    `Run.touch`, which forgets the memo), so that the events of a profile
-    whose items did not change pay nothing."""
+    Remembered on the state (`due_memo`), per reminder, with what its due
+    times were worked out from: its `source` field, by identity (a field is
+    replaced when it changes, or changed in place after `Run.touch`, which
+    forgets that part of the memo), and for `profile.*` the snapshot field it
+    reads, by value (a new snapshot with the same birthday changes nothing);
+    and `reminded`, by identity. So an event that changes none of what a
+    reminder reads costs it a look, and one that does works out that
+    reminder again."""
     memo = state.due_memo
-    if memo is not None and memo[1] == config.version and same_items(state, memo[0]):
-        return memo[2]
-    key = reminder_items(state)
+    if memo is not None and memo[0] == config.version and memo[1] is state.reminded:
+        parts: tuple[Part, ...] | None = memo[2]
+        for part in memo[2]:
+            if not _unchanged(part, getattr(state, part[0])):
+                break
+        else:
+            return memo[3]
+    else:
+        parts = None
     assert state.clock is not None
-    found = due_reminders(state, config, state.clock)
-    earliest = found[0].due if found else None
-    state.due_memo = (key, config.version, earliest)
+    fresh: list[Part] = []
+    for index, reminder in enumerate(config.enabled_reminders):
+        rule = reminder.reminder
+        assert rule is not None
+        source = getattr(state, rule.source)
+        if parts is not None and _unchanged(parts[index], source):
+            due = parts[index][4]
+        else:
+            due = first_due(reminder, state, config, state.clock)
+        value = (source or {}).get(rule.key) if rule.key is not None else None
+        fresh.append((rule.source, source, rule.key, value, due))
+    dues = [part[4] for part in fresh if part[4] is not None]
+    earliest = min(dues) if dues else None
+    state.due_memo = (config.version, state.reminded, tuple(fresh), earliest)
     return earliest
+
+
+#: Never the object a field holds: a memo part whose field changed in place.
+_STALE: Any = object()
+
+
+def forget_source(memo: Memo, name: str) -> Memo | None:
+    """`memo` less what the state's field `name`, about to change in place,
+    was the source of (`reminded`: all of it)."""
+    if name == "reminded":
+        return None
+    parts = tuple((p[0], _STALE, p[2], p[3], p[4]) if p[0] == name else p for p in memo[2])
+    return (memo[0], memo[1], parts, memo[3])
 
 
 def _order(item: tuple[str, int, Any, str]) -> tuple[str, int, str]:

@@ -39,7 +39,7 @@ from reactor.actions import Action, ReactionFailure, action_id
 from reactor.clock import seconds, shift
 from reactor.config import Config, Dependents, Reaction, Step, Target
 from reactor.context import PARTS, ContextView, profile_view
-from reactor.due import MEMO_FIELDS, earliest_reminder, next_due_at, reminder_items, run_due_work, same_items
+from reactor.due import MEMO_FIELDS, earliest_reminder, forget_source, next_due_at, run_due_work
 from reactor.errors import RuleError, TemplateError
 from reactor.events import (
     PROFILE_DELETED,
@@ -55,7 +55,7 @@ from reactor.reminders import Due, due_reminders
 from reactor.rules import ConditionBatch, ContextData
 from reactor.specs import StatusSpec
 from reactor.state import COPY as _COPY
-from reactor.state import ProfileState, money, purchase_key
+from reactor.state import ProfileState, benefit_order, money, purchase_key
 from reactor.steps import STEPS, ChainStopped
 from reactor.tiers import Program, Verdict, attained
 
@@ -296,10 +296,10 @@ class Run:
         its value as it was while a reaction that may fail runs."""
         owned, undo, state = self._owned, self._undo, self.state
         for name in fields:
-            if name in _MEMO_FIELDS:
+            if name in _MEMO_FIELDS and state.due_memo is not None:
                 # The due-time memo knows these fields by identity; one changed
                 # in place is the same object with other contents.
-                state.due_memo = None
+                state.due_memo = forget_source(state.due_memo, name)
             if name not in owned:
                 owned.add(name)
             elif undo is None or name in undo:
@@ -457,8 +457,13 @@ class Run:
         self.previous_profile = self.profile if state.snapshot else None  # the view of the old snapshot
         state.snapshot = snapshot
         self.profile = state.profile(profile_view)
+        # A snapshot repeats most of what the last one said: a part that comes
+        # out equal keeps its object, so what knows parts by identity (the
+        # reminders' due-time memo) sees it unchanged.
         if isinstance(snapshot.get("tags"), list):
-            state.tags = sorted(set(snapshot["tags"]))
+            tags = sorted(set(snapshot["tags"]))
+            if tags != state.tags:
+                state.tags = tags
         if isinstance(snapshot.get("statuses"), list):
             held: dict[str, list[Any]] = {}
             for status in snapshot["statuses"]:
@@ -467,7 +472,8 @@ class Run:
                     continue  # upstream sent a status that has already run out
                 applied = state.statuses.get(handle, [self.now])[0]
                 held[handle] = [applied, expires]
-            state.statuses = held
+            if held != state.statuses:
+                state.statuses = held
             # Benefits follow the statuses that grant them (see README, "Snapshots").
             benefits = [b for b in state.benefits if b[3] is None or b[3] in held]
             granted = {(b[0], b[3]) for b in benefits}
@@ -479,8 +485,9 @@ class Run:
                         handle,
                     ) not in granted:  # granted by what upstream set: no action, no action id
                         benefits.append([grant, self.now, expires, handle, f"granted:{handle}:{grant}", None])
-            state.benefits = benefits
-            state.sort_benefits()
+            benefits.sort(key=benefit_order)
+            if benefits != state.benefits:
+                state.benefits = benefits
         self.reset_context()
 
     def take_transaction(self, transaction: dict[str, Any]) -> bool:
@@ -597,7 +604,7 @@ class Run:
     def fire_reminders(self, now: str) -> None:
         """Fire, at `now`, every reminder already due that has not fired: its
         item appeared after its due time (CONTRACT §8)."""
-        if not self.config.reminders:
+        if not self.config.enabled_reminders:
             return
         earliest = earliest_reminder(self.state, self.config)
         if earliest is None or earliest > now:
@@ -771,12 +778,12 @@ def process(
         return Outcome(state=state, skipped="duplicate_event")
     current = state.derive() if state is not None else ProfileState(event.profile_id)
     run = Run(event, current, config, observe)
-    run_due_work(run, event.occurred_at)
+    memo = state.next_due_memo if state is not None else None
+    if memo is not None and memo[0] == config.version and (memo[1] is None or memo[1] > event.occurred_at):
+        current.drop_expired(event.occurred_at)  # nothing came due since (see `next_due`)
+    else:
+        run_due_work(run, event.occurred_at)
     current.advance_clock(event.occurred_at, dedupe)
-    # What reminders are about, as it stands: a step that changes one of these
-    # fields replaces it, or changes in place a copy made earlier in this event
-    # (by the due work, say), and then `Run.touch` has forgotten the due-time memo.
-    items_before = reminder_items(current) if config.reminders else None
     if event.type == PROFILE_DEPERSONALISED:
         return _depersonalise(run, event)
     if event.type == PROFILE_UPDATED:
@@ -798,8 +805,7 @@ def process(
         run.run_reactions(event.type)
         run.state.remember_event(event.id, event.occurred_at)
     run.check_attain()
-    if items_before is not None and (current.due_memo is None or not same_items(current, items_before)):
-        run.fire_reminders(event.occurred_at)  # an item that appeared after its reminder's due time
+    run.fire_reminders(event.occurred_at)  # an item that appeared after its reminder's due time
     run.keep_earned()
     return run.outcome()
 
@@ -846,7 +852,12 @@ def next_due(state: ProfileState, config: Config) -> str | None:
     the actions never depend on when (or whether) a transport's ticks ran."""
     if state.deleted_at is not None:
         return shift(state.deleted_at, config.programme.forget_window)
-    return next_due_at(state, config)
+    memo = state.next_due_memo
+    if memo is not None and memo[0] == config.version:
+        return memo[1]
+    due = next_due_at(state, config)
+    state.next_due_memo = (config.version, due)
+    return due
 
 
 def run_due(state: ProfileState, config: Config, until: str) -> Outcome:

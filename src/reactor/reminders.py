@@ -47,13 +47,30 @@ class ReminderRule:
     of: str
     offset: timedelta
     at: str | None = None
+    #: The state's field its items come from (`rewards`, `benefits`, `statuses`,
+    #: `tiers`, or `snapshot` for `profile.*`), and for `profile.*` the
+    #: snapshot's field it reads: what its due times depend on (see
+    #: `due.earliest_reminder`).
+    source: str = field(init=False)
+    key: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        key = self.of.split(".", 1)[1] if self.of.startswith("profile.") else None
+        object.__setattr__(self, "source", _SOURCES.get(self.of, "snapshot"))
+        object.__setattr__(self, "key", key)
 
     @property
     def field(self) -> str | None:
         """The snapshot field of a `profile.<field>` reminder (not birthday)."""
-        if self.of.startswith("profile.") and self.of != "profile.birthday":
-            return self.of.split(".", 1)[1]
-        return None
+        return self.key if self.key != "birthday" else None
+
+
+_SOURCES = {
+    "reward.expires_at": "rewards",
+    "benefit.expires_at": "benefits",
+    "status.expires_at": "statuses",
+    "tier.review_at": "tiers",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +96,15 @@ def _local(day: date, at: str | None, timezone: str) -> str:
     return format_instant(moment)
 
 
-@functools.lru_cache(maxsize=8192)  # birthdays of one day, asked for event after event
 def _on_local_days(day: date, rule: ReminderRule, timezone: str) -> str:
-    days = rule.offset.days if not rule.offset.seconds else 0
-    due_day = day + timedelta(days=days)
-    due = _local(due_day, rule.at, timezone)
-    rest = rule.offset - timedelta(days=days)
+    return _shifted_local(day, rule.offset, rule.at, timezone)
+
+
+@functools.lru_cache(maxsize=8192)  # birthdays of one day, asked for event after event
+def _shifted_local(day: date, offset: timedelta, at: str | None, timezone: str) -> str:
+    days = offset.days if not offset.seconds else 0
+    due = _local(day + timedelta(days=days), at, timezone)
+    rest = offset - timedelta(days=days)
     return shift(due, rest) if rest else due
 
 
@@ -184,13 +204,25 @@ def due_reminders(state: ProfileState, config: Config, now: str, until: str | No
     (at `now`) on, up to `until` (None: the next one only)."""
     out = []
     reminded = state.reminded
-    for reminder in config.reminders.values():
+    for reminder in config.enabled_reminders:
         rule = reminder.reminder
-        if rule is None or not reminder.enabled:
-            continue
+        assert rule is not None
         for item_key, due, item in _items(rule, state, config, now, until):
             candidate = Due(reminder, item_key, due, item)
             if candidate.key not in reminded:
                 out.append(candidate)
     out.sort(key=lambda d: (d.due, d.reminder.priority, d.reminder.id))
     return out
+
+
+def first_due(reminder: Reaction, state: ProfileState, config: Config, now: str) -> str | None:
+    """When `reminder` is next due for `state` (not fired yet), or None."""
+    rule = reminder.reminder
+    assert rule is not None
+    reminded, prefix, first = state.reminded, f"{reminder.id}@", None
+    for item_key, due, _ in _items(rule, state, config, now, None):
+        if (first is None or due < first) and f"{prefix}{item_key}@{due}" not in reminded:
+            if rule.key is not None:
+                return due  # `profile.*` items come in due order: the first not fired
+            first = due
+    return first

@@ -21,12 +21,15 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from reactor.clock import DAY, format_instant, seconds, shift
 from reactor.windows import Log, collapse, spread
+
+if TYPE_CHECKING:
+    from reactor.due import Memo
 
 __all__ = [
     "COPY",
@@ -34,6 +37,7 @@ __all__ = [
     "FORMAT",
     "WINDOW_12M",
     "ProfileState",
+    "benefit_order",
     "micro",
     "money",
     "purchase_key",
@@ -92,6 +96,11 @@ def _event_key(record: tuple[Any, ...]) -> str:
 def _expiry(record: list[Any], at: int) -> str:
     """A record's expiry for sorting: none sorts last."""
     return record[at] or "~"
+
+
+def benefit_order(record: list[Any]) -> str:
+    """The order benefits are kept in: by expiry, none last."""
+    return _expiry(record, 2)
 
 
 #: Field name -> key in the stored JSON (short keys keep the stored state small).
@@ -229,8 +238,14 @@ class ProfileState:
     #: The snapshot as rules see it, and the snapshot it was made from: not
     #: stored, made again only when the snapshot is replaced (see `profile`).
     _profile: tuple[Any, dict[str, Any]] | None = field(default=None, compare=False, repr=False)
-    #: The next reminder due and what it was computed from (`due.earliest_reminder`): not stored.
-    due_memo: tuple[tuple[Any, ...], str, str | None] | None = field(default=None, compare=False, repr=False)
+    #: The next reminder due, and each reminder's, with what they were worked
+    #: out from (`due.earliest_reminder`): not stored.
+    due_memo: Memo | None = field(default=None, compare=False, repr=False)
+    #: `(config version, engine.next_due of this very state)`: not stored, and not
+    #: given to a derived state (which `process` goes on to change). A state is
+    #: never changed once `process` returned it, so the next event's `process`
+    #: reads here whether anything came due before it, without working it out.
+    next_due_memo: tuple[str, str | None] | None = field(default=None, compare=False, repr=False)
 
     # --- persistence -------------------------------------------------------
 
@@ -455,11 +470,11 @@ class ProfileState:
     def add_benefit(self, record: list[Any]) -> None:
         """Hold a benefit (`[benefit, issued_at, expires_at, granted_by, id,
         claimed_at]`); the list is the engine's copy (see `COPY`)."""
-        bisect.insort(self.benefits, record, key=lambda b: _expiry(b, 2))
+        bisect.insort(self.benefits, record, key=benefit_order)
 
     def sort_benefits(self) -> None:
         """Put benefits back in expiry order after their expiries changed."""
-        self.benefits.sort(key=lambda b: _expiry(b, 2))
+        self.benefits.sort(key=benefit_order)
 
     # --- limits --------------------------------------------------------------
 

@@ -206,6 +206,76 @@ def test_a_birthday_reminder_is_at_local_time_across_a_daylight_saving_change(cf
     assert award.at == due and award.event_id == f"birthday-week@2026-{birthday[5:]}@{due}"
 
 
+def test_the_due_time_memo_works_out_again_only_the_reminder_whose_items_changed(cfg, monkeypatch):
+    # `due.earliest_reminder` keeps each reminder's next due time with what it
+    # was worked out from: a snapshot sending the same birthday again changes
+    # nothing, a status applied changes only the status reminder's, a new
+    # birthday only the birthday reminder's.
+    import reactor.due
+
+    config = cfg(
+        BIRTHDAY
+        + """  - {id: trial-ending, of: status.expires_at, before: 3d, actions: [{type: tag.add, tag: ending}]}
+statuses:
+  - {handle: trial, name: Trial, rank: 1, default_duration: 30d}
+reactions:
+  - id: start
+    on: [profile.updated]
+    when: {"==": [{"var": "attributes.trial"}, "yes"]}
+    actions: [{type: status.apply, status: trial}]
+"""
+    )
+    state, _, _ = run(config, profile_updated(birthday="1990-04-14", at="2026-03-01T00:00:00Z"))
+    assert next_due(state, config) == "2026-04-06T23:00:00Z"  # 7 April 09:00 Sydney (UTC+10)
+    worked_out: list[str] = []
+    original = reactor.due.first_due
+    monkeypatch.setattr(reactor.due, "first_due", lambda r, *a: worked_out.append(r.id) or original(r, *a))
+    state, _, _ = run(config, profile_updated(birthday="1990-04-14", at="2026-03-02T00:00:00Z"), state=state)
+    assert worked_out == [] and next_due(state, config) == "2026-04-06T23:00:00Z"
+    # The trial runs 30 days from 3 March 00:00 UTC, to 2 April; 3 days before: 30 March.
+    state, actions, _ = run(
+        config,
+        profile_updated(birthday="1990-04-14", attributes={"trial": "yes"}, at="2026-03-03T00:00:00Z"),
+        state=state,
+    )
+    assert [a["type"] for a in actions] == ["status.apply"]
+    assert worked_out == ["trial-ending"] and next_due(state, config) == "2026-03-30T00:00:00Z"
+    # 10 April 1990: 3 April 09:00 Sydney, still in daylight saving time (UTC+11).
+    state, _, _ = run(config, profile_updated(birthday="1990-04-10", at="2026-03-04T00:00:00Z"), state=state)
+    assert worked_out == ["trial-ending", "birthday-week"]
+    due = run_due(state, config, "2026-04-05T00:00:00Z")
+    assert [(a.type, a.at) for a in due.actions] == [
+        ("tag.add", "2026-03-30T00:00:00Z"),
+        ("status.remove", "2026-04-02T00:00:00Z"),  # the trial's end
+        ("points.award", "2026-04-02T22:00:00Z"),
+    ]
+
+
+def test_a_snapshot_repeating_its_statuses_keeps_the_status_reminders_due_time(cfg, monkeypatch):
+    # A snapshot that lists statuses sets them (and the benefits they grant);
+    # the same list again leaves the state's statuses the very same object, so
+    # the memo does not work the status reminder out again on every update.
+    import reactor.due
+
+    config = cfg("""
+    statuses:
+      - {handle: vip, name: VIP, rank: 1}
+    reminders:
+      - {id: vip-ending, of: status.expires_at, before: 3d, actions: [{type: tag.add, tag: ending}]}
+    """)
+    vip = [{"handle": "vip", "expires_at": "2026-06-01T00:00:00Z"}]
+    state, _, _ = run(config, profile_updated(statuses=vip, at="2026-03-01T00:00:00Z"))
+    assert next_due(state, config) == "2026-05-29T00:00:00Z"
+    worked_out: list[str] = []
+    original = reactor.due.first_due
+    monkeypatch.setattr(reactor.due, "first_due", lambda r, *a: worked_out.append(r.id) or original(r, *a))
+    after, _, _ = run(config, profile_updated(statuses=vip, at="2026-03-02T00:00:00Z"), state=state)
+    assert after.statuses is state.statuses and worked_out == []
+    later = [{"handle": "vip", "expires_at": "2026-07-01T00:00:00Z"}]
+    after, _, _ = run(config, profile_updated(statuses=later, at="2026-03-03T00:00:00Z"), state=after)
+    assert worked_out == ["vip-ending"] and next_due(after, config) == "2026-06-28T00:00:00Z"
+
+
 AFTER_BIRTHDAY = """
 reminders:
   - {id: late-gift, of: profile.birthday, after: 3d, actions: [{type: tag.add, tag: late-gift}]}
