@@ -24,15 +24,16 @@ if TYPE_CHECKING:
     from reactor.engine import Run
     from reactor.state import ProfileState
 
-__all__ = ["MEMO_FIELDS", "earliest_reminder", "forget_source", "next_due_at", "run_due_work"]
+__all__ = ["MEMO_FIELDS", "earliest_reminder", "forget_fired", "forget_source", "next_due_at", "run_due_work"]
 
-#: The state's fields reminders' due times are worked out from (`ReminderRule.source`),
-#: and `reminded`: `Run.touch` forgets the memo when one of them changes in place.
-MEMO_FIELDS = ("rewards", "benefits", "statuses", "tiers", "snapshot", "reminded")
+#: The state's fields reminders' due times are worked out from (`ReminderRule.source`):
+#: `Run.touch` forgets what the memo knows of one about to change in place.
+MEMO_FIELDS = ("rewards", "benefits", "statuses", "tiers", "snapshot")
 
 
-def _items(state: ProfileState, config: Config, until: str | None = None) -> list[tuple[str, int, Any, str]]:
-    """(due at, order at one instant, what, kind) for each item that will come due."""
+def _items(state: ProfileState, config: Config, until: str) -> list[tuple[str, int, Any, str]]:
+    """(due at, order at one instant, what, kind) for each item that will come
+    due, reminders up to `until` (see also `next_due_at`)."""
     items: list[tuple[str, int, Any, str]] = []
     for handle, (_, expires) in state.statuses.items():
         if expires is not None:
@@ -46,28 +47,25 @@ def _items(state: ProfileState, config: Config, until: str | None = None) -> lis
     if config.enabled_reminders and state.clock is not None:
         late = 2 + len(config.tiers)  # at one instant, reminders come last
         earliest = earliest_reminder(state, config)
-        if earliest is None or (until is not None and earliest > until):
+        if earliest is None or earliest > until:
             return items  # none due by then: most of the time, at the cost of a memo
-        if until is None:
-            items.append((earliest, late, "", "reminder"))  # when, for next_due_at
-            return items
         for reminder in due_reminders(state, config, state.clock, until):
             items.append((reminder.due, late, reminder, "reminder"))
     return items
 
 
-#: Per enabled reminder: its `source` field's name, that field's object, the
-#: snapshot field it reads (`profile.*`, else None) and that field's value, its
-#: next due time.
-Part = tuple[str, Any, str | None, Any, str | None]
-#: config version, `reminded`, the parts, the earliest of their due times.
-Memo = tuple[str, dict[str, str], tuple[Part, ...], str | None]
+#: Per enabled reminder: its id, its `source` field's name, that field's
+#: object, the snapshot field it reads (`profile.*`, else None) and that
+#: field's value, its next due time.
+Part = tuple[str, str, Any, str | None, Any, str | None]
+#: config version, the parts, the earliest of their due times.
+Memo = tuple[str, tuple[Part, ...], str | None]
 
 
 def _unchanged(part: Part, source: Any) -> bool:
     """Whether a reminder's due times are what `part` says, its source now
     being `source`: the very object, or a snapshot with the same value."""
-    return source is part[1] or (part[2] is not None and (source or {}).get(part[2]) == part[3])
+    return source is part[2] or (part[3] is not None and (source or {}).get(part[3]) == part[4])
 
 
 def earliest_reminder(state: ProfileState, config: Config) -> str | None:
@@ -77,18 +75,19 @@ def earliest_reminder(state: ProfileState, config: Config) -> str | None:
     times were worked out from: its `source` field, by identity (a field is
     replaced when it changes, or changed in place after `Run.touch`, which
     forgets that part of the memo), and for `profile.*` the snapshot field it
-    reads, by value (a new snapshot with the same birthday changes nothing);
-    and `reminded`, by identity. So an event that changes none of what a
-    reminder reads costs it a look, and one that does works out that
-    reminder again."""
+    reads, by value (a new snapshot with the same birthday changes nothing).
+    A reminder that fires forgets its own part (`forget_fired`). So an event
+    that changes none of what a reminder reads costs it a look, and one that
+    does works out that reminder again."""
     memo = state.due_memo
-    if memo is not None and memo[0] == config.version and memo[1] is state.reminded:
-        parts: tuple[Part, ...] | None = memo[2]
-        for part in memo[2]:
-            if not _unchanged(part, getattr(state, part[0])):
+    if memo is not None and memo[0] == config.version:
+        parts: tuple[Part, ...] | None = memo[1]
+        for part in memo[1]:
+            source = getattr(state, part[1])
+            if source is not part[2] and not _unchanged(part, source):
                 break
         else:
-            return memo[3]
+            return memo[2]
     else:
         parts = None
     assert state.clock is not None
@@ -98,28 +97,35 @@ def earliest_reminder(state: ProfileState, config: Config) -> str | None:
         assert rule is not None
         source = getattr(state, rule.source)
         if parts is not None and _unchanged(parts[index], source):
-            due = parts[index][4]
+            due = parts[index][5]
         else:
             due = first_due(reminder, state, config, state.clock)
         value = (source or {}).get(rule.key) if rule.key is not None else None
-        fresh.append((rule.source, source, rule.key, value, due))
-    dues = [part[4] for part in fresh if part[4] is not None]
+        fresh.append((reminder.id, rule.source, source, rule.key, value, due))
+    dues = [part[5] for part in fresh if part[5] is not None]
     earliest = min(dues) if dues else None
-    state.due_memo = (config.version, state.reminded, tuple(fresh), earliest)
+    state.due_memo = (config.version, tuple(fresh), earliest)
     return earliest
 
 
-#: Never the object a field holds: a memo part whose field changed in place.
+#: Never the object a field holds: a memo part to work out again.
 _STALE: Any = object()
 
 
-def forget_source(memo: Memo, name: str) -> Memo | None:
+def forget_source(memo: Memo, name: str) -> Memo:
     """`memo` less what the state's field `name`, about to change in place,
-    was the source of (`reminded`: all of it)."""
-    if name == "reminded":
+    was the source of."""
+    parts = tuple((p[0], p[1], _STALE, *p[3:]) if p[1] == name else p for p in memo[1])
+    return (memo[0], parts, memo[2])
+
+
+def forget_fired(memo: Memo | None, reminder_id: str) -> Memo | None:
+    """`memo` less the part of the reminder that just fired (its next due
+    time moves on; the others' do not, whatever else `reminded` holds)."""
+    if memo is None:
         return None
-    parts = tuple((p[0], _STALE, p[2], p[3], p[4]) if p[0] == name else p for p in memo[2])
-    return (memo[0], memo[1], parts, memo[3])
+    parts = tuple((p[0], p[1], _STALE, None, None, None) if p[0] == reminder_id else p for p in memo[1])
+    return (memo[0], parts, memo[2])
 
 
 def _order(item: tuple[str, int, Any, str]) -> tuple[str, int, str]:
@@ -128,8 +134,21 @@ def _order(item: tuple[str, int, Any, str]) -> tuple[str, int, str]:
 
 
 def next_due_at(state: ProfileState, config: Config) -> str | None:
-    items = _items(state, config)
-    return min(item[0] for item in items) if items else None
+    """The earliest of `_items`' due times (spelt out without making the
+    items: this runs for every event)."""
+    dues = [expires for _, expires in state.statuses.values() if expires is not None]
+    rewards = state.rewards
+    if rewards and rewards[0][5] is not None:
+        dues.append(rewards[0][5])
+    for program in config.tiers:
+        held = state.tiers.get(program.program)
+        if held is not None and held[2] is not None:
+            dues.append(held[2])
+    if config.enabled_reminders and state.clock is not None:
+        earliest = earliest_reminder(state, config)
+        if earliest is not None:
+            dues.append(earliest)
+    return min(dues) if dues else None
 
 
 def run_due_work(run: Run, until: str) -> None:

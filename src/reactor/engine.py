@@ -39,7 +39,7 @@ from reactor.actions import Action, ReactionFailure, action_id
 from reactor.clock import seconds, shift
 from reactor.config import Config, Dependents, Reaction, Step, Target
 from reactor.context import PARTS, ContextView, profile_view
-from reactor.due import MEMO_FIELDS, earliest_reminder, forget_source, next_due_at, run_due_work
+from reactor.due import MEMO_FIELDS, earliest_reminder, forget_fired, forget_source, next_due_at, run_due_work
 from reactor.errors import RuleError, TemplateError
 from reactor.events import (
     PROFILE_DELETED,
@@ -597,6 +597,7 @@ class Run:
             for key in [k for k, when in reminded.items() if when < forget]:
                 del reminded[key]  # long past: its item and due time do not come back
             reminded[due.key] = due.due
+            self.state.due_memo = forget_fired(self.state.due_memo, reminder.id)
             self.run_reaction(reminder)
         finally:
             self.leave(saved)

@@ -243,6 +243,11 @@ reactions:
     # 10 April 1990: 3 April 09:00 Sydney, still in daylight saving time (UTC+11).
     state, _, _ = run(config, profile_updated(birthday="1990-04-10", at="2026-03-04T00:00:00Z"), state=state)
     assert worked_out == ["trial-ending", "birthday-week"]
+    # A reminder that fires works out only its own next due time again.
+    worked_out.clear()
+    fired = run_due(state, config, "2026-03-31T00:00:00Z")
+    assert [a.type for a in fired.actions] == ["tag.add"] and worked_out == ["trial-ending"]
+    assert next_due(fired.state, config) == "2026-04-02T00:00:00Z"  # the trial's end
     due = run_due(state, config, "2026-04-05T00:00:00Z")
     assert [(a.type, a.at) for a in due.actions] == [
         ("tag.add", "2026-03-30T00:00:00Z"),
