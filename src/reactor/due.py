@@ -62,10 +62,16 @@ Part = tuple[str, str, Any, str | None, Any, str | None]
 Memo = tuple[str, tuple[Part, ...], str | None]
 
 
+def _read(source: Any, key: str | None) -> Any:
+    """What a reminder reads of its source: the snapshot field `key` (None
+    for a reminder that reads a whole field)."""
+    return (source or {}).get(key) if key is not None else None
+
+
 def _unchanged(part: Part, source: Any) -> bool:
     """Whether a reminder's due times are what `part` says, its source now
     being `source`: the very object, or a snapshot with the same value."""
-    return source is part[2] or (part[3] is not None and (source or {}).get(part[3]) == part[4])
+    return source is part[2] or (part[3] is not None and _read(source, part[3]) == part[4])
 
 
 def earliest_reminder(state: ProfileState, config: Config) -> str | None:
@@ -100,8 +106,7 @@ def earliest_reminder(state: ProfileState, config: Config) -> str | None:
             due = parts[index][5]
         else:
             due = first_due(reminder, state, config, state.clock)
-        value = (source or {}).get(rule.key) if rule.key is not None else None
-        fresh.append((reminder.id, rule.source, source, rule.key, value, due))
+        fresh.append((reminder.id, rule.source, source, rule.key, _read(source, rule.key), due))
     dues = [part[5] for part in fresh if part[5] is not None]
     earliest = min(dues) if dues else None
     state.due_memo = (config.version, tuple(fresh), earliest)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from reactor.config import Config, Reaction
     from reactor.state import ProfileState
 
-__all__ = ["Due", "ReminderRule", "due_reminders"]
+__all__ = ["Due", "ReminderRule", "due_reminders", "first_due", "reminder_event_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ class Due:
     @property
     def key(self) -> str:
         """The reminder's event id, and what the state remembers it by."""
-        return f"{self.reminder.id}@{self.item_key}@{self.due}"
+        return reminder_event_id(self.reminder.id, self.item_key, self.due)
 
 
 def _local(day: date, at: str | None, timezone: str) -> str:
@@ -106,6 +106,11 @@ def _shifted_local(day: date, offset: timedelta, at: str | None, timezone: str) 
     due = _local(day + timedelta(days=days), at, timezone)
     rest = offset - timedelta(days=days)
     return shift(due, rest) if rest else due
+
+
+def reminder_event_id(reminder_id: str, item_key: str, due: str) -> str:
+    """`<reminder>@<item>@<due>`: a firing's event id, what `reminded` holds."""
+    return f"{reminder_id}@{item_key}@{due}"
 
 
 Items = Iterator[tuple[str, str, Any]]
@@ -219,9 +224,9 @@ def first_due(reminder: Reaction, state: ProfileState, config: Config, now: str)
     """When `reminder` is next due for `state` (not fired yet), or None."""
     rule = reminder.reminder
     assert rule is not None
-    reminded, prefix, first = state.reminded, f"{reminder.id}@", None
+    reminded, first = state.reminded, None
     for item_key, due, _ in _items(rule, state, config, now, None):
-        if (first is None or due < first) and f"{prefix}{item_key}@{due}" not in reminded:
+        if (first is None or due < first) and reminder_event_id(reminder.id, item_key, due) not in reminded:
             if rule.key is not None:
                 return due  # `profile.*` items come in due order: the first not fired
             first = due
