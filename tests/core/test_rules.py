@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 
 from reactor.errors import RuleError
-from reactor.rules import ContextData, check_rule, compile_amount, compile_condition, explain_rule, is_truthy
+from reactor.rules import (
+    ContextData,
+    check_rule,
+    compile_amount,
+    compile_batch,
+    compile_condition,
+    explain_rule,
+    fast_form,
+    is_truthy,
+)
 
 CONTEXT: dict[str, Any] = {
     "first_name": "Ava",
@@ -255,6 +264,95 @@ def test_equality_with_arrays_and_objects_from_the_context(left: Any, right: Any
         compile_condition({"!=": [{"var": "left"}, {"var": "right"}]}, "t").holds(ContextData(context))
         is not expected
     )
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        # datalogic takes RFC 3339 strings for instants (its `===` says these
+        # two are equal); JavaScript compares two strings as strings.
+        ("2026-01-01T00:00:00Z", "2026-01-01T01:00:00+01:00", False),
+        ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00.000Z", False),
+        ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", True),
+    ],
+)
+def test_two_times_written_differently_are_different_strings(left: str, right: str, expected: bool) -> None:
+    context = ContextData({"left": left, "right": right})
+    for rule in ({"==": [{"var": "left"}, {"var": "right"}]}, {"==": [{"var": "left"}, right]}):
+        assert compile_condition(rule, "t").holds(context) is expected
+        assert compile_condition({"!": [rule]}, "t").holds(context) is not expected
+
+
+# `==` under an iterator, with the values JavaScript gives (ECMA-262
+# IsLooselyEqual, worked by hand): the fast form (`===` behind a probe of the
+# operands' types) must mean what the exact form means, one rule at a time and
+# in a batch, whatever the items hold.
+_SKU_12 = {"some": [{"var": "items"}, {"and": [{"var": "full_price"}, {"==": [{"var": "sku"}, "12"]}]}]}
+_QTY_1 = {"some": [{"var": "items"}, {"==": [{"var": "qty"}, 1]}]}
+_NOT_GIFT = {"all": [{"var": "items"}, {"!=": [{"var": "kind"}, "gift"]}]}
+_SAME = {"some": [{"var": "items"}, {"==": [{"var": "a"}, {"var": "b"}]}]}
+_NESTED = {"some": [{"var": "orders"}, {"some": [{"var": "items"}, {"==": [{"var": "sku"}, 5]}]}]}
+
+
+@pytest.mark.parametrize(
+    ("rule", "context", "expected"),
+    [
+        (_SKU_12, {"items": [{"sku": "12", "full_price": True}]}, True),
+        (_SKU_12, {"items": [{"sku": "12", "full_price": False}]}, False),
+        (
+            _SKU_12,
+            {"items": [{"sku": "x", "full_price": True}, {"sku": 12, "full_price": True}]},
+            True,
+        ),  # 12 == "12"
+        (_SKU_12, {"items": [{"sku": " 12 ", "full_price": True}]}, False),  # two strings: as strings
+        (_SKU_12, {"items": [{"sku": [12], "full_price": True}]}, True),  # [12] is "12"
+        (_SKU_12, {"items": [{"sku": None, "full_price": True}, {"full_price": True}]}, False),
+        (_SKU_12, {"items": []}, False),
+        (_SKU_12, {}, False),
+        (_QTY_1, {"items": [{"qty": 1}]}, True),
+        (_QTY_1, {"items": [{"qty": 1.0}]}, True),
+        (_QTY_1, {"items": [{"qty": True}]}, True),  # true is 1
+        (_QTY_1, {"items": [{"qty": "01"}]}, True),  # "01" is 1
+        (_QTY_1, {"items": [{"qty": "one"}, {"qty": 2}, {"qty": None}, {"qty": False}]}, False),
+        (_NOT_GIFT, {"items": [{"kind": "shoe"}, {}]}, True),
+        (_NOT_GIFT, {"items": [{"kind": "shoe"}, {"kind": "gift"}]}, False),
+        (_NOT_GIFT, {"items": [{"kind": ["gift"]}]}, False),  # ["gift"] == "gift"
+        (_SAME, {"items": [{"a": 1, "b": 2}, {"a": None, "b": None}]}, True),  # null == null
+        (_SAME, {"items": [{"a": None, "b": 0}, {"a": "", "b": None}]}, False),  # null equals only null
+        (_SAME, {"items": [{"a": 1, "b": "1"}]}, True),
+        (_SAME, {"items": [{"a": "2026-01-01T00:00:00Z", "b": "2026-01-01T01:00:00+01:00"}]}, False),
+        (_NESTED, {"orders": [{"items": [{"sku": 4}]}, {"items": [{"sku": "5"}]}]}, True),
+        (_NESTED, {"orders": [{"items": [{"sku": 4}]}, {"items": [{"sku": "6"}]}]}, False),
+    ],
+)
+def test_equality_under_an_iterator_means_the_same_in_its_fast_form(
+    rule: Any, context: dict[str, Any], expected: bool
+) -> None:
+    condition = compile_condition(rule, "t")
+    assert condition.fast is not None
+    data = ContextData(context)
+    assert condition.holds(data) is expected
+    other = compile_condition({"==": [{"var": "missing"}, None]}, "t")
+    values = compile_batch([other, condition, None]).evaluate(data)
+    assert values is not None and [is_truthy(v) for v in values] == [True, expected, True]
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"==": [{"var": "a"}, 1]},  # no iterator: the exact form is as fast
+        {"some": [{"var": "items"}, {"===": [{"var": "sku"}, "x"]}]},  # no `==`
+        {"some": [{"var": "items"}, {"==": [{"var": "sku"}, None]}]},  # `== null` is `=== null`
+        {"reduce": [{"var": "items"}, {"==": [{"var": "current"}, 1]}, False]},  # another scope
+        {"try": [{"some": [{"var": "items"}, {"==": [{"var": "sku"}, "x"]}]}, False]},  # a probe could throw
+        {
+            "some": [{"var": "items"}, {"==": [{"some": [{"var": "tags"}, True]}, True]}]
+        },  # an iterator operand
+    ],
+)
+def test_shapes_without_a_fast_form_keep_the_exact_form(rule: Any) -> None:
+    assert fast_form(rule) is None
+    assert compile_condition(rule, "t").fast is None
 
 
 def test_explain_shows_equality_as_written_with_javascript_values():
