@@ -205,6 +205,12 @@ def _equality(a: Any, b: Any) -> Any:
     return {"if": [same_type, {"===": [a, b]}, one_null, False, {_LOOSE: [a, b]}]}
 
 
+def _loose(operator: str, a: Any, b: Any) -> Any:
+    """`a == b` (or `!=`) in its exact form."""
+    equal = _equality(a, b)
+    return equal if operator == "==" else {"!": [equal]}
+
+
 def rewrite(rule: Any) -> Any:
     """`rule` with every `==` and `!=` given JavaScript's meaning (see module docstring)."""
     if isinstance(rule, list):
@@ -214,8 +220,7 @@ def rewrite(rule: Any) -> Any:
     ((operator, args),) = rule.items()
     args = rewrite(args)
     if operator in ("==", "!=") and isinstance(args, list) and len(args) == 2:
-        equal = _equality(args[0], args[1])
-        return equal if operator == "==" else {"!": [equal]}
+        return _loose(operator, args[0], args[1])
     return {operator: args}
 
 
@@ -291,8 +296,7 @@ def _fast(rule: Any, checks: list[Any] | None, probes: list[Any]) -> Any:
     if operator in ("==", "!=") and isinstance(args, list) and len(args) == 2:
         if checks is None:
             args = _fast(args, None, probes)
-            equal = _equality(args[0], args[1])
-            return equal if operator == "==" else {"!": [equal]}
+            return _loose(operator, args[0], args[1])
         if any(_has_equality(a) or _has_scope(a) for a in args):
             raise _NotCovered
         return _strict(operator, args[0], args[1], checks)
