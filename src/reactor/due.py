@@ -81,21 +81,20 @@ def earliest_reminder(state: ProfileState, config: Config) -> str | None:
     times were worked out from: its `source` field, by identity (a field is
     replaced when it changes, or changed in place after `Run.touch`, which
     forgets that part of the memo), and for `profile.*` the snapshot field it
-    reads, by value (a new snapshot with the same birthday changes nothing).
-    A reminder that fires forgets its own part (`forget_fired`). So an event
-    that changes none of what a reminder reads costs it a look, and one that
-    does works out that reminder again."""
+    reads, by value (a new snapshot with the same birthday changes nothing,
+    and the memo then holds the new snapshot, so the next look is by identity
+    again). A reminder that fires forgets its own part (`forget_fired`). So
+    an event that changes none of what a reminder reads costs it a look, and
+    one that does works out that reminder again."""
     memo = state.due_memo
+    parts: tuple[Part, ...] | None = None
     if memo is not None and memo[0] == config.version:
-        parts: tuple[Part, ...] | None = memo[1]
         for part in memo[1]:
-            source = getattr(state, part[1])
-            if source is not part[2] and not _unchanged(part, source):
+            if getattr(state, part[1]) is not part[2]:
+                parts = memo[1]
                 break
         else:
             return memo[2]
-    else:
-        parts = None
     assert state.clock is not None
     fresh: list[Part] = []
     for index, reminder in enumerate(config.enabled_reminders):

@@ -26,7 +26,7 @@ import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from reactor.clock import format_instant, shift
@@ -73,19 +73,17 @@ _SOURCES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Due:
-    """One due time of one reminder for one item."""
+class Due(NamedTuple):
+    """One due time of one reminder for one item (a tuple: made for every
+    item looked at when reminders come due)."""
 
     reminder: Reaction
     item_key: str
     due: str
-    item: Any = field(compare=False)
-
-    @property
-    def key(self) -> str:
-        """The reminder's event id, and what the state remembers it by."""
-        return reminder_event_id(self.reminder.id, self.item_key, self.due)
+    item: Any
+    #: The reminder's event id (`reminder_event_id`), and what the state
+    #: remembers it by.
+    key: str
 
 
 def _local(day: date, at: str | None, timezone: str) -> str:
@@ -113,6 +111,9 @@ def reminder_event_id(reminder_id: str, item_key: str, due: str) -> str:
     return f"{reminder_id}@{item_key}@{due}"
 
 
+#: (item key, due time, the state's record of the item): the record is made
+#: into the item the reminder's context shows (`_item`) only for a `Due`, as
+#: most scans only look for the first due time.
 Items = Iterator[tuple[str, str, Any]]
 
 
@@ -120,32 +121,65 @@ def _rewards(rule: ReminderRule, state: ProfileState, config: Config, now: str, 
     for reward in state.rewards:
         expires = reward[5]
         if expires is not None and reward[2] > 0:
-            yield reward[0], shift(expires, rule.offset), reward_item(reward)
+            yield reward[0], shift(expires, rule.offset), reward
 
 
 def _benefits(rule: ReminderRule, state: ProfileState, config: Config, now: str, until: str | None) -> Items:
-    for benefit, issued, expires, granted, instance, claimed in state.benefits:
-        if expires is not None and claimed is None:
-            item = {"id": instance, "benefit": benefit, "issued_at": issued, "expires_at": expires}
-            yield instance, shift(expires, rule.offset), {**item, "granted_by": granted}
+    for benefit in state.benefits:
+        if benefit[2] is not None and benefit[5] is None:  # expires, not claimed
+            yield benefit[4], shift(benefit[2], rule.offset), benefit
 
 
 def _statuses(rule: ReminderRule, state: ProfileState, config: Config, now: str, until: str | None) -> Items:
-    for handle, (applied, expires) in state.statuses.items():
-        if expires is not None:
-            item = {"handle": handle, "applied_at": applied, "expires_at": expires}
-            yield handle, shift(expires, rule.offset), item
+    for handle, held in state.statuses.items():
+        if held[1] is not None:
+            yield handle, shift(held[1], rule.offset), (handle, *held)
 
 
 def _reviews(rule: ReminderRule, state: ProfileState, config: Config, now: str, until: str | None) -> Items:
-    for program, (level, since, review_at) in state.tiers.items():
-        if review_at is not None:
-            item = {"program": program, "handle": level, "since": since, "review_at": review_at}
-            yield program, shift(review_at, rule.offset), item
+    for program, held in state.tiers.items():
+        if held[2] is not None:
+            yield program, shift(held[2], rule.offset), (program, *held)
+
+
+def _benefit_item(record: Any) -> dict[str, Any]:
+    benefit, issued, expires, granted, instance, _ = record
+    return {
+        "id": instance,
+        "benefit": benefit,
+        "issued_at": issued,
+        "expires_at": expires,
+        "granted_by": granted,
+    }
+
+
+def _status_item(record: Any) -> dict[str, Any]:
+    handle, applied, expires = record
+    return {"handle": handle, "applied_at": applied, "expires_at": expires}
+
+
+def _review_item(record: Any) -> dict[str, Any]:
+    program, level, since, review_at = record
+    return {"program": program, "handle": level, "since": since, "review_at": review_at}
+
+
+#: The item a reminder's context shows, from what `_items` yields (a date,
+#: for birthdays and `profile.*`, is its own item).
+_ITEM: dict[str, Callable[[Any], Any]] = {
+    "reward.expires_at": reward_item,
+    "benefit.expires_at": _benefit_item,
+    "status.expires_at": _status_item,
+    "tier.review_at": _review_item,
+}
+
+
+def _item(rule: ReminderRule, record: Any) -> Any:
+    make = _ITEM.get(rule.of)
+    return make(record) if make is not None else record
 
 
 def _items(rule: ReminderRule, state: ProfileState, config: Config, now: str, until: str | None) -> Items:
-    """(item key, due time, item) for each item of the reminder's kind."""
+    """(item key, due time, record) for each item of the reminder's kind."""
     of = _OF.get(rule.of)
     if of is not None:
         return of(rule, state, config, now, until)
@@ -212,10 +246,10 @@ def due_reminders(state: ProfileState, config: Config, now: str, until: str | No
     for reminder in config.enabled_reminders:
         rule = reminder.reminder
         assert rule is not None
-        for item_key, due, item in _items(rule, state, config, now, until):
-            candidate = Due(reminder, item_key, due, item)
-            if candidate.key not in reminded:
-                out.append(candidate)
+        for item_key, due, record in _items(rule, state, config, now, until):
+            key = reminder_event_id(reminder.id, item_key, due)
+            if key not in reminded:
+                out.append(Due(reminder, item_key, due, _item(rule, record), key))
     out.sort(key=lambda d: (d.due, d.reminder.priority, d.reminder.id))
     return out
 
