@@ -170,7 +170,7 @@ def run_due_work(run: Run, until: str) -> None:
 
 
 def _frame(run: Run, at: str, cause: str, id_key: str) -> tuple[Any, ...]:
-    return run.enter(Event(cause, SCHEDULE, at, run.state.profile_id), None, id_key, cause)
+    return run.enter(Event(cause, SCHEDULE, at, run.state.profile_id, {}, {}), None, id_key, cause)
 
 
 def _expire_status(run: Run, at: str, handle: str) -> None:

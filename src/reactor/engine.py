@@ -126,6 +126,7 @@ def schedule_event(automation_id: str, tick: str, profile_id: str) -> Event:
         occurred_at=tick,
         profile_id=profile_id,
         data={"automation": automation_id},
+        extra={},
     )
 
 
@@ -426,7 +427,7 @@ class Run:
                     )
                 )
                 continue
-            derived = Event(event_id, kind, self.now, self.state.profile_id, {"trigger": trigger})
+            derived = Event(event_id, kind, self.now, self.state.profile_id, {"trigger": trigger}, {})
             saved = self.enter(derived, event_id, event_id, event_id)
             self.depth += 1
             try:
@@ -588,7 +589,7 @@ class Run:
         reminder, rule = due.reminder, due.reminder.reminder
         assert rule is not None
         context = {"id": reminder.id, "of": rule.of, "due_at": due.due, "item": due.item}
-        event = Event(due.key, REMINDER, at, self.state.profile_id, {"reminder": context})
+        event = Event(due.key, REMINDER, at, self.state.profile_id, {"reminder": context}, {})
         saved = self.enter(event, due.key, due.key, due.key)
         try:
             self.touch("reminded")
@@ -840,7 +841,7 @@ def remind(
     """Fire one reminder for `state` at `at` (for `explain`; replay and the
     worker fire reminders through `run_due` and `process`)."""
     current = state.derive()
-    run = Run(Event(due.key, REMINDER, at, state.profile_id), current, config, observe)
+    run = Run(Event(due.key, REMINDER, at, state.profile_id, {}, {}), current, config, observe)
     run.fire_reminder(due, at)
     return run.outcome()
 
@@ -868,7 +869,7 @@ def run_due(state: ProfileState, config: Config, until: str) -> Outcome:
         gone = shift(state.deleted_at, config.programme.forget_window) <= until
         return Outcome(state=None if gone else state)
     current = state.derive()
-    tick = Event(id="due", type=SCHEDULE, occurred_at=until, profile_id=state.profile_id)
+    tick = Event(id="due", type=SCHEDULE, occurred_at=until, profile_id=state.profile_id, data={}, extra={})
     run = Run(tick, current, config)
     run_due_work(run, until)
     return run.outcome()
