@@ -49,7 +49,14 @@ def _items(state: ProfileState, config: Config, until: str) -> list[tuple[str, i
         earliest = earliest_reminder(state, config)
         if earliest is None or earliest > until:
             return items  # none due by then: most of the time, at the cost of a memo
-        for reminder in due_reminders(state, config, state.clock, until):
+        assert state.due_memo is not None  # `earliest_reminder` left it up to date
+        # Only the reminders next due by then have items due by then.
+        due_by = [
+            reminder
+            for reminder, part in zip(config.enabled_reminders, state.due_memo[1], strict=True)
+            if part[5] is not None and part[5] <= until
+        ]
+        for reminder in due_reminders(state, config, state.clock, until, due_by):
             items.append((reminder.due, late, reminder, "reminder"))
     return items
 
@@ -66,12 +73,6 @@ def _read(source: Any, key: str | None) -> Any:
     """What a reminder reads of its source: the snapshot field `key` (None
     for a reminder that reads a whole field)."""
     return (source or {}).get(key) if key is not None else None
-
-
-def _unchanged(part: Part, source: Any) -> bool:
-    """Whether a reminder's due times are what `part` says, its source now
-    being `source`: the very object, or a snapshot with the same value."""
-    return source is part[2] or (part[3] is not None and _read(source, part[3]) == part[4])
 
 
 def earliest_reminder(state: ProfileState, config: Config) -> str | None:
@@ -101,11 +102,16 @@ def earliest_reminder(state: ProfileState, config: Config) -> str | None:
         rule = reminder.reminder
         assert rule is not None
         source = getattr(state, rule.source)
-        if parts is not None and _unchanged(parts[index], source):
-            due = parts[index][5]
+        known = parts[index] if parts is not None else None
+        if known is not None and source is known[2]:
+            fresh.append(known)
+            continue
+        value = _read(source, rule.key)
+        if known is not None and known[3] is not None and value == known[4]:
+            due = known[5]  # a new snapshot, the same value
         else:
             due = first_due(reminder, state, config, state.clock)
-        fresh.append((reminder.id, rule.source, source, rule.key, _read(source, rule.key), due))
+        fresh.append((reminder.id, rule.source, source, rule.key, value, due))
     dues = [part[5] for part in fresh if part[5] is not None]
     earliest = min(dues) if dues else None
     state.due_memo = (config.version, tuple(fresh), earliest)

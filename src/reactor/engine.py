@@ -615,6 +615,17 @@ class Run:
             if due.due <= now and due.key not in self.state.reminded:
                 self.fire_reminder(due, now)
 
+    def settle_due(self, now: str) -> None:
+        """At the end of an event: fire the reminders already due (an item
+        appeared after its reminder's due time), or, when nothing is due by
+        `now`, remember the state's next due time for the transport, which asks
+        for it (`next_due`) of every outcome's state: one look for both."""
+        due = next_due_at(self.state, self.config)
+        if due is not None and due <= now:
+            self.fire_reminders(now)  # (and the transport works the next due time out)
+        else:
+            self.state.next_due_memo = (self.config.version, due)
+
     # --- reactions -------------------------------------------------------------------
 
     def run_reactions(self, event_type: str) -> None:
@@ -807,7 +818,7 @@ def process(
         run.run_reactions(event.type)
         run.state.remember_event(event.id, event.occurred_at)
     run.check_attain()
-    run.fire_reminders(event.occurred_at)  # an item that appeared after its reminder's due time
+    run.settle_due(event.occurred_at)
     run.keep_earned()
     return run.outcome()
 

@@ -23,7 +23,7 @@ Every other time is shifted by the exact duration, in UTC.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -237,13 +237,19 @@ _OF: dict[str, Callable[[ReminderRule, ProfileState, Config, str, str | None], I
 }
 
 
-def due_reminders(state: ProfileState, config: Config, now: str, until: str | None = None) -> list[Due]:
-    """Every due time of every enabled reminder for the items `state` holds,
-    not yet fired, by due time, then priority and id: birthdays from `today`
-    (at `now`) on, up to `until` (None: the next one only)."""
+def due_reminders(
+    state: ProfileState,
+    config: Config,
+    now: str,
+    until: str | None = None,
+    reminders: Sequence[Reaction] | None = None,
+) -> list[Due]:
+    """Every due time of every enabled reminder (or of `reminders`) for the
+    items `state` holds, not yet fired, by due time, then priority and id:
+    birthdays from `today` (at `now`) on, up to `until` (None: the next one only)."""
     out = []
     reminded = state.reminded
-    for reminder in config.enabled_reminders:
+    for reminder in config.enabled_reminders if reminders is None else reminders:
         rule = reminder.reminder
         assert rule is not None
         for item_key, due, record in _items(rule, state, config, now, until):

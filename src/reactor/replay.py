@@ -176,6 +176,8 @@ class Replay:
         # known: it is computed again only once the clock has passed it.
         self._next_tick: str | None = None
         self._next_tick_known = False
+        #: Whether any automation ticks at all (else time brings due work only).
+        self._ticking = next(self._schedules(), None) is not None
 
     # --- input ---------------------------------------------------------------
 
@@ -240,10 +242,11 @@ class Replay:
             self.clock = until  # nothing due: most events
             return
         self._next_tick_known = False
-        after = instant_from_canonical(self.clock)
-        end = instant_from_canonical(until)
-        ticks = self._ticks(after, end)
-        next_tick = next(ticks, None)
+        if self._ticking:
+            ticks = self._ticks(instant_from_canonical(self.clock), instant_from_canonical(until))
+            next_tick = next(ticks, None)
+        else:
+            next_tick = None  # due work only: most configurations
         while True:
             next_expiry_at = self._expiries[0][0] if self._expiries else None
             if (
@@ -285,6 +288,8 @@ class Replay:
                 yield automation, automation.schedule
 
     def _first_tick_after(self, clock: str) -> str | None:
+        if not self._ticking:
+            return None
         after = instant_from_canonical(clock)
         ticks = [
             tick

@@ -396,3 +396,35 @@ def test_validate_checks_reminders(cfg, reminder, fragment):
     with pytest.raises(ConfigError) as raised:
         cfg(f"reminders:\n  - {reminder}, actions: [{{type: tag.add, tag: x}}]}}\n")
     assert any(fragment in issue.message for issue in raised.value.issues), raised.value.issues
+
+
+def test_the_next_due_time_an_event_leaves_on_its_state_is_the_one_worked_out_afresh():
+    # `process` works out the state's next due time at the end of an event (the
+    # look that tells whether a reminder fires at once) and leaves it on the
+    # state for the transport's `next_due`. Over the bundled story (rewards,
+    # benefits, statuses, tiers, birthdays, redemptions, a deletion), each one
+    # left must be what the same state, read back from its stored form without
+    # any memo, works out.
+    from reactor.due import next_due_at
+    from reactor.engine import process
+    from reactor.events import decode_event
+
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root)
+    states: dict[str, ProfileState | None] = {}
+    left = timed = 0
+    for line in (root / "examples" / "events.jsonl").read_bytes().splitlines():
+        if not line.strip():
+            continue
+        event = decode_event(line)
+        outcome = process(event, states.get(event.profile_id), config)
+        state = outcome.state
+        states[event.profile_id] = state
+        if state is None or state.next_due_memo is None:
+            continue
+        left += 1
+        fresh = ProfileState.from_json(state.to_json())
+        assert fresh.next_due_memo is None and fresh.due_memo is None
+        assert state.next_due_memo == (config.version, next_due_at(fresh, config)), event.id
+        timed += state.next_due_memo[1] is not None
+    assert left > 200 and timed > 100, (left, timed)
