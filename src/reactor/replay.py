@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import heapq
-from collections import Counter
+from collections import Counter, _count_elements  # type: ignore[attr-defined]
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +40,12 @@ __all__ = ["Replay", "ReplayStats", "dead_letter", "is_blank", "raw_fields", "re
 
 #: An action's type, for counting in one native call.
 _TYPE = attrgetter("type")
+
+#: `Counter.update(iterable)` less its Python frame and its `isinstance(_,
+#: Mapping)` (an ABC check, itself a Python frame), twice an event: the
+#: counting loop `Counter` runs, native (and kept pure Python by `collections`
+#: itself where `_collections` lacks it, so it is always there).
+_count = _count_elements
 
 
 def raw_fields(raw: bytes) -> dict[str, str]:
@@ -124,7 +130,7 @@ class ReplayStats:
     #: Refunds whose `points.reverse` found no purchase to take back from.
     reversals_unmatched: int = 0
     #: Counters updated from whole tuples of an outcome in one native call each
-    #: (`Counter.update`): type -> actions; (reaction or automation id,
+    #: (`_count`): type -> actions; (reaction or automation id,
     #: verdict) -> count, see `reaction_counts`.
     actions_by_type: Counter[str] = field(default_factory=Counter)
     verdicts: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -360,12 +366,12 @@ class Replay:
         actions = outcome.actions
         if actions:
             stats.actions += len(actions)
-            stats.actions_by_type.update(map(_TYPE, actions))
+            _count(stats.actions_by_type, map(_TYPE, actions))
             for action in actions:
                 if action.type == "target.send":
                     stats.sends.setdefault(action.fields["target"], [0, 0])[0] += 1
                 on_action(action)
-        stats.verdicts.update(outcome.verdicts)
+        _count(stats.verdicts, outcome.verdicts)
         if outcome.limited_targets:
             stats.limited_sends += len(outcome.limited_targets)
             for target_id in outcome.limited_targets:

@@ -149,6 +149,9 @@ def _seen_events(columns: dict[str, Any] | None = None) -> Log:
     return Log.from_columns(columns or {}, _event_key, None, tuple)
 
 
+_bare_state = object.__new__
+
+
 def _purchase_measure(record: list[Any]) -> tuple[int, int]:
     return _spent(record[1])
 
@@ -285,37 +288,41 @@ class ProfileState:
         """A new state sharing every field with this one, for `process` to work
         on without changing this one (copy-on-write). The methods below never
         change a field in place: they put a new list, dict or Log view in its
-        place. The engine copies a field (with `COPY`) before it changes it."""
-        return ProfileState(
-            self.profile_id,
-            self.snapshot,
-            self.tags,
-            self.statuses,
-            self.benefits,
-            self.rewards,
-            self.reward_cents,
-            self.points,
-            self.tiers,
-            self.achievements,
-            self.reversed,
-            self.reminded,
-            self.tier_points,
-            self.fired,
-            self.sent,
-            self.purchases,
-            self.spend_micro,
-            self.shop_count,
-            self.first_spend_at,
-            self.last_spend_at,
-            self.locations,
-            self.seen_events,
-            self.redemptions,
-            self.clock,
-            self.partition,
-            self.deleted_at,
-            self._profile,
-            self.due_memo,
-        )
+        place. The engine copies a field (with `COPY`) before it changes it.
+        (Each field set on a bare instance: the dataclass's `__init__`, with
+        its 29 arguments and default-factory checks, cost twice as much, for
+        every event.)"""
+        new = _bare_state(ProfileState)
+        new.profile_id = self.profile_id
+        new.snapshot = self.snapshot
+        new.tags = self.tags
+        new.statuses = self.statuses
+        new.benefits = self.benefits
+        new.rewards = self.rewards
+        new.reward_cents = self.reward_cents
+        new.points = self.points
+        new.tiers = self.tiers
+        new.achievements = self.achievements
+        new.reversed = self.reversed
+        new.reminded = self.reminded
+        new.tier_points = self.tier_points
+        new.fired = self.fired
+        new.sent = self.sent
+        new.purchases = self.purchases
+        new.spend_micro = self.spend_micro
+        new.shop_count = self.shop_count
+        new.first_spend_at = self.first_spend_at
+        new.last_spend_at = self.last_spend_at
+        new.locations = self.locations
+        new.seen_events = self.seen_events
+        new.redemptions = self.redemptions
+        new.clock = self.clock
+        new.partition = self.partition
+        new.deleted_at = self.deleted_at
+        new._profile = self._profile
+        new.due_memo = self.due_memo
+        new.next_due_memo = None
+        return new
 
     def profile(self, make: Callable[[dict[str, Any] | None, str], dict[str, Any]]) -> dict[str, Any]:
         """`make(snapshot, profile_id)` (the view of the snapshot rules see),
@@ -345,14 +352,10 @@ class ProfileState:
         return record is not None and record[0] > seconds(now) - int(window.total_seconds())
 
     def remember_event(self, event_id: str, at: str) -> None:
-        events = self.seen_events.view()
-        events.append((seconds(at), event_id), event_id)
-        self.seen_events = events
+        self.seen_events = self.seen_events.appended((seconds(at), event_id), event_id)
 
     def remember_redemption(self, identity: str, at: int) -> None:
-        redemptions = self.redemptions.view()
-        redemptions.append((at, identity))
-        self.redemptions = redemptions
+        self.redemptions = self.redemptions.appended((at, identity))
 
     def seen_transaction(self, key: str) -> bool:
         return key in self.purchases
@@ -370,9 +373,7 @@ class ProfileState:
         record = None
         if self.clock is None or when > seconds(self.clock) - _WINDOW_12M:
             record = [when, total, txn_id, system, None]
-            purchases = self.purchases.view()
-            purchases.append(record, purchase_key(system, txn_id), spent)
-            self.purchases = purchases
+            self.purchases = self.purchases.appended(record, purchase_key(system, txn_id), spent)
         self.spend_micro += spent[0]
         if total >= 0:
             self.shop_count += 1
@@ -413,14 +414,15 @@ class ProfileState:
         self.clock = now
         clock = seconds(now)
         cutoff = clock - _WINDOW_12M
-        if self.purchases.expires(cutoff):
+        # (`head <= cutoff`: `expire` would drop a record)
+        if self.purchases.head <= cutoff:
             self.purchases = self.purchases.expired(cutoff)
-        if self.tier_points.expires(cutoff):
+        if self.tier_points.head <= cutoff:
             self.tier_points = self.tier_points.expired(cutoff)
-        if self.redemptions.expires(cutoff):
+        if self.redemptions.head <= cutoff:
             self.redemptions = self.redemptions.expired(cutoff)
         forget = clock - int(dedupe_window.total_seconds())
-        if self.seen_events.expires(forget):
+        if self.seen_events.head <= forget:
             self.seen_events = self.seen_events.expired(forget)
 
     def aggregations(self, now: str, days_since: int | None) -> dict[str, Any]:

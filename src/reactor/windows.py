@@ -32,7 +32,7 @@ import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["Log", "collapse", "spread"]
+__all__ = ["EMPTY_HEAD", "Log", "collapse", "spread"]
 
 
 def _time(record: Any) -> str:
@@ -42,6 +42,10 @@ def _time(record: Any) -> str:
 #: A dead front shorter than this is never compacted (copying a few records
 #: costs more than keeping them).
 _MIN_COMPACT = 32
+
+#: `Log.head` of an empty log: later than any record's time (whole seconds of
+#: a year before 10000), so `head <= cutoff` is false.
+EMPTY_HEAD = 1 << 62
 
 
 def collapse(values: list[Any]) -> Any:
@@ -60,7 +64,7 @@ class Log:
     """Records in time order; record[0] is the record's time (a canonical
     instant), `key_of(record)` its key when the log is keyed."""
 
-    __slots__ = ("_end", "_index", "_items", "_start", "key_of", "measure", "sums")
+    __slots__ = ("_end", "_index", "_items", "_start", "head", "key_of", "measure", "sums")
 
     def __init__(
         self,
@@ -71,6 +75,10 @@ class Log:
         self._items: list[Any] = sorted(records, key=_time)
         self._start = 0
         self._end = len(self._items)
+        #: The time of the oldest live record (`EMPTY_HEAD` when none):
+        #: `expire(cutoff)` drops a record iff `head <= cutoff`, which the
+        #: clock reads on every event (an attribute, not a call).
+        self.head: Any = self._items[0][0] if self._items else EMPTY_HEAD
         self.key_of = key_of
         self.measure = measure
         #: The running sums of `measure` over the live records.
@@ -143,11 +151,6 @@ class Log:
         """The live records, oldest first (a new list)."""
         return self._items[self._start : self._end]
 
-    def expires(self, cutoff: Any) -> bool:
-        """Whether `expire(cutoff)` would drop a record."""
-        start = self._start
-        return self._end > start and self._items[start][0] <= cutoff
-
     def first(self) -> Any:
         return self._items[self._start] if self._end > self._start else None
 
@@ -173,7 +176,7 @@ class Log:
         other = Log.__new__(Log)
         other._items, other._start, other._end = self._items, self._start, self._end
         other.key_of, other._index = self.key_of, self._index
-        other.measure, other.sums = self.measure, self.sums
+        other.measure, other.sums, other.head = self.measure, self.sums, self.head
         return other
 
     def _own(self) -> None:
@@ -214,8 +217,20 @@ class Log:
                 items, index, end = self._items, self._index, self._end
                 assert index is not None
             index[key] = end
+        if end == self._start:
+            self.head = record[0]
         items.append(record)
         self._end = end + 1
+
+    def appended(self, record: Any, key: str | None = None, measured: tuple[int, int] | None = None) -> Log:
+        """A view with `record` appended (this one unchanged), as `view` then
+        `append` (one call fewer: records are appended so on every event)."""
+        other = Log.__new__(Log)
+        other._items, other._start, other._end = self._items, self._start, self._end
+        other.key_of, other._index = self.key_of, self._index
+        other.measure, other.sums, other.head = self.measure, self.sums, self.head
+        other.append(record, key, measured)
+        return other
 
     def _insert(self, record: Any) -> None:
         # Out of time order (a late purchase): rare, so O(n) is fine.
@@ -224,6 +239,7 @@ class Log:
         at = bisect.bisect_right([r[0] for r in items], record[0])
         items.insert(at, record)
         self._end += 1
+        self.head = items[0][0]
         if self.key_of is not None:
             key_of = self.key_of
             self._index = {key_of(r): i for i, r in enumerate(items)}
@@ -244,6 +260,7 @@ class Log:
         if start == first:
             return []
         self._start = start
+        self.head = items[start][0] if start < end else EMPTY_HEAD
         dropped = items[first:start]
         measure = self.measure
         if measure is not None:

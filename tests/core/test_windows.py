@@ -26,7 +26,7 @@ from reactor.config import load_config
 from reactor.engine import process
 from reactor.events import decode_event
 from reactor.state import ProfileState
-from reactor.windows import Log
+from reactor.windows import EMPTY_HEAD, Log
 from support import write_config
 
 # --- Log ------------------------------------------------------------------------
@@ -105,6 +105,52 @@ def test_the_dead_front_is_dropped_once_it_is_the_larger_half():
     log.expire("2026-01-01T00:01:09Z")  # 70 of 100 expire
     assert len(log) == 30 and len(log._items) == 30  # compacted to what is live
     assert "k70" in log and "k69" not in log and log.first()[1] == "k70"
+
+
+def test_the_head_is_the_time_of_the_oldest_live_record():
+    # The clock compares `head` with its cut-offs instead of calling `expire`:
+    # it must follow appends, late records, expiry and views.
+    log = Log()
+    assert log.head == EMPTY_HEAD and not log.expire(EMPTY_HEAD - 1)
+    log.append((20, "b"))
+    assert log.head == 20
+    log.append((10, "a"))  # late: it goes first
+    assert log.head == 10
+    log.append((30, "c"))
+    older = log.view()
+    log.expire(10)
+    assert log.head == 20 and older.head == 10
+    log.expire(30)
+    assert log.head == EMPTY_HEAD and len(log) == 0 and older.head == 10
+    log.append((40, "d"))
+    assert log.head == 40
+    assert Log([(7, "x"), (5, "y")]).head == 5
+
+
+def test_appended_is_a_view_with_the_record_and_leaves_the_log_as_it_was():
+    base = Log([(1, "a")], key_of=lambda r: r[1], measure=lambda r: (r[0], 1))
+    later = base.appended((2, "b"), "b", (2, 1))
+    assert [r[1] for r in later] == ["a", "b"] and later.sums == (3, 2) and "b" in later
+    assert [r[1] for r in base] == ["a"] and base.sums == (1, 1) and "b" not in base
+    other = base.appended((3, "c"))  # a second branch from the same log
+    assert [r[1] for r in other] == ["a", "c"] and other.sums == (4, 2) and "b" not in other
+    assert [r[1] for r in later] == ["a", "b"]
+
+
+def test_a_derived_state_has_every_field_of_its_state_but_the_next_due_memo():
+    # `derive` sets each field by hand (faster than the dataclass's __init__):
+    # a field added to ProfileState and forgotten there would fail here.
+    import dataclasses
+
+    state = ProfileState("p1")
+    for spec in dataclasses.fields(ProfileState):
+        setattr(state, spec.name, object() if spec.name != "profile_id" else "p1")
+    derived = state.derive()
+    for spec in dataclasses.fields(ProfileState):
+        if spec.name == "next_due_memo":
+            assert derived.next_due_memo is None
+        else:
+            assert getattr(derived, spec.name) is getattr(state, spec.name), spec.name
 
 
 # --- the 12-month figures against a recomputation ----------------------------------
