@@ -149,9 +149,6 @@ def _seen_events(columns: dict[str, Any] | None = None) -> Log:
     return Log.from_columns(columns or {}, _event_key, None, tuple)
 
 
-_bare_state = object.__new__
-
-
 def _purchase_measure(record: list[Any]) -> tuple[int, int]:
     return _spent(record[1])
 
@@ -501,6 +498,11 @@ class ProfileState:
         setattr(self, table, {**counters, key: times[-per_profile:]})
 
 
+#: A bare state to fill in (`derive`); `ProfileState.__new__`, as the
+#: compiled build refuses `object.__new__` for its classes.
+_bare_state = ProfileState.__new__
+
+
 def _pack_earned(columns: dict[str, Any]) -> None:
     """Store what each purchase earned (`[awarded at, {kind: [points,
     *statuses]}]` or None) as columns too: `"4"` the seconds from the
@@ -566,9 +568,10 @@ COPY: dict[str, Any] = {
     "achievements": _dict_of_lists,
     "reversed": _dict_of_dicts,
     "reminded": dict.copy,
-    "tier_points": Log.view,
-    # Replaced whole by `count_use`, never changed in place: touched only so
-    # that a reaction that fails puts the value it had back.
+    # Replaced whole (by `count_use`, by a `Log.appended` view), never changed
+    # in place: touched only so that a reaction that fails puts the value it
+    # had back.
+    "tier_points": _same,
     "fired": _same,
     "sent": _same,
 }

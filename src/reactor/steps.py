@@ -205,7 +205,10 @@ def add_points(run: Run, kind: str, points: int, awarded_at: int | None = None) 
     reversal leaves the 12 months with what it reverses)."""
     if kind == "tier":
         run.touch("tier_points")
-        run.state.tier_points.append((seconds(run.now) if awarded_at is None else awarded_at, points))
+        state = run.state
+        state.tier_points = state.tier_points.appended(
+            (seconds(run.now) if awarded_at is None else awarded_at, points), None, (points, 0)
+        )
         run.changed("tier_points")
     else:
         run.touch("points")

@@ -223,13 +223,36 @@ class Log:
         self._end = end + 1
 
     def appended(self, record: Any, key: str | None = None, measured: tuple[int, int] | None = None) -> Log:
-        """A view with `record` appended (this one unchanged), as `view` then
-        `append` (one call fewer: records are appended so on every event)."""
-        other = Log.__new__(Log)
-        other._items, other._start, other._end = self._items, self._start, self._end
-        other.key_of, other._index = self.key_of, self._index
-        other.measure, other.sums, other.head = self.measure, self.sums, self.head
-        other.append(record, key, measured)
+        """A view with `record` appended (this one unchanged): `view` then
+        `append`, in one call and, for a record in time order at the end of
+        the shared list with a new key (nearly always: one is appended so on
+        every event), without `append`'s branches."""
+        items, start, end, index = self._items, self._start, self._end, self._index
+        at = record[0]
+        if end != len(items) or (end > start and at < items[end - 1][0]):
+            other = self.view()  # another view appended after our end, or a late record
+            other.append(record, key, measured)
+            return other
+        if index is not None:
+            if key is None:
+                assert self.key_of is not None
+                key = self.key_of(record)
+            if key in index:  # a key held before: `append` keeps older views right
+                other = self.view()
+                other.append(record, key, measured)
+                return other
+            index[key] = end
+        other = _new_log(Log)
+        other._items, other._start, other._end, other._index = items, start, end + 1, index
+        other.key_of, other.measure, other.head = self.key_of, self.measure, at if end == start else self.head
+        measure = self.measure
+        if measure is None:
+            other.sums = self.sums
+        else:
+            x, y = measured or measure(record)
+            a, b = self.sums
+            other.sums = (a + x, b + y)
+        items.append(record)
         return other
 
     def _insert(self, record: Any) -> None:
@@ -272,3 +295,7 @@ class Log:
         if start >= _MIN_COMPACT and start * 2 >= len(items):
             self._own()
         return dropped
+
+
+#: A bare `Log` to fill in (`Log.__new__`: the compiled build refuses `object.__new__`).
+_new_log = Log.__new__
