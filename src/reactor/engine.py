@@ -308,7 +308,9 @@ class Run:
             # Not copied yet: the value shared with the given state. Copied
             # already: this reaction's starting value, from now on unchanged.
             before = getattr(state, name)
-            setattr(state, name, _COPY[name](before))
+            copy = _COPY[name]
+            if copy is not None:
+                setattr(state, name, copy(before))
             if undo is not None and name not in undo:
                 undo[name] = before
 
@@ -778,47 +780,47 @@ def process(
     Never mutates `state`: the returned `Outcome.state` is a new object, which
     shares with `state` the fields this event did not change.
     """
-    given = state
+    given, kind, at = state, event.type, event.occurred_at
     if state is not None and state.deleted_at is not None:
-        if event.type == SCHEDULE or event.occurred_at <= state.deleted_at:
+        if kind == SCHEDULE or at <= state.deleted_at:
             # Late (or an automation tick): it cannot bring a forgotten profile back.
             return Outcome(state=state, skipped="deleted_profile")
         state = None  # after the deletion: a new profile
-    if event.type == PROFILE_DELETED:
+    if kind == PROFILE_DELETED:
         return _forget(event, config)
     dedupe = config.programme.dedupe_window
-    if event.type != SCHEDULE and state is not None and state.seen_event(event.id, event.occurred_at, dedupe):
+    if kind != SCHEDULE and state is not None and state.seen_event(event.id, at, dedupe):
         return Outcome(state=state, skipped="duplicate_event")
     current = state.derive() if state is not None else ProfileState(event.profile_id)
     run = Run(event, current, config, observe)
     memo = state.next_due_memo if state is not None else None
-    if memo is not None and memo[0] == config.version and (memo[1] is None or memo[1] > event.occurred_at):
-        current.drop_expired(event.occurred_at)  # nothing came due since (see `next_due`)
+    if memo is not None and memo[0] == config.version and (memo[1] is None or memo[1] > at):
+        current.drop_expired(at)  # nothing came due since (see `next_due`)
     else:
-        run_due_work(run, event.occurred_at)
-    current.advance_clock(event.occurred_at, dedupe)
-    if event.type == PROFILE_DEPERSONALISED:
+        run_due_work(run, at)
+    current.advance_clock(at, dedupe)
+    if kind == PROFILE_DEPERSONALISED:
         return _depersonalise(run, event)
-    if event.type == PROFILE_UPDATED:
+    if kind == PROFILE_UPDATED:
         run.take_snapshot(event.data["profile"])
-    elif event.type == TRANSACTION_CREATED and not run.take_transaction(event.data["transaction"]):
-        current.remember_event(event.id, event.occurred_at)
+    elif kind == TRANSACTION_CREATED and not run.take_transaction(event.data["transaction"]):
+        current.remember_event(event.id, at)
         return Outcome(state=current, actions=tuple(run.actions), skipped="duplicate_transaction")
-    elif event.type in REDEEM:
+    elif kind in REDEEM:
         try:
-            REDEEM[event.type](run, event)
+            REDEEM[kind](run, event)
         except Rejected as exc:
             return Outcome(state=given, rejected=exc.as_dict())
     run.join_programs()
-    if event.type == SCHEDULE:
+    if kind == SCHEDULE:
         automation = config.automations.get(event.data["automation"])
         if automation is not None and automation.enabled:
             run.run_reaction(automation)
     else:
-        run.run_reactions(event.type)
-        run.state.remember_event(event.id, event.occurred_at)
+        run.run_reactions(kind)
+        run.state.remember_event(event.id, at)
     run.check_attain()
-    run.settle_due(event.occurred_at)
+    run.settle_due(at)
     run.keep_earned()
     return run.outcome()
 

@@ -551,18 +551,15 @@ def _dict_of_dicts(table: dict[str, dict[str, int]]) -> dict[str, dict[str, int]
     return {k: dict(v) for k, v in table.items()}
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
 #: How to copy each field that the engine changes in place (records changed in
-#: place are copied too), before it changes it (copy-on-write, see `derive`).
+#: place are copied too), before it changes it (copy-on-write, see `derive`);
+#: None for a field that is replaced whole, never changed in place.
 COPY: dict[str, Any] = {
     "tags": list.copy,
     "statuses": _dict_of_lists,
     "benefits": _list_of_lists,
     "rewards": _list_of_lists,
-    "reward_cents": _same,
+    "reward_cents": None,
     "points": dict.copy,
     "tiers": _dict_of_lists,
     "achievements": _dict_of_lists,
@@ -571,7 +568,7 @@ COPY: dict[str, Any] = {
     # Replaced whole (by `count_use`, by a `Log.appended` view), never changed
     # in place: touched only so that a reaction that fails puts the value it
     # had back.
-    "tier_points": _same,
-    "fired": _same,
-    "sent": _same,
+    "tier_points": None,
+    "fired": None,
+    "sent": None,
 }
