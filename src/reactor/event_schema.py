@@ -6,6 +6,7 @@ time, so they stay plain Python when `events` is compiled (REACTOR_COMPILE=1).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, NotRequired
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, TypeAdapter, with_config
@@ -14,7 +15,7 @@ from typing_extensions import TypedDict
 from reactor.clock import normalize_instant
 from reactor.limits import AMOUNT_MAX, EVENT_ID_MAX, EVENT_LIST_MAX, OutOfRange
 
-__all__ = ["BY_TYPE", "ENVELOPE"]
+__all__ = ["BY_TYPE", "CHECK_BY_TYPE", "CHECK_ENVELOPE", "ENVELOPE"]
 
 
 def _amount(value: float) -> float:
@@ -151,4 +152,12 @@ BY_TYPE: dict[str, TypeAdapter[Any]] = {
     "reward.redeemed": TypeAdapter(_RewardRedeemedEvent),
     "points.redeemed": TypeAdapter(_PointsRedeemedEvent),
     "benefit.claimed": TypeAdapter(_BenefitClaimedEvent),
+}
+
+#: The checks above as their compiled validators' own `validate_python`: the
+#: same check without `TypeAdapter.validate_python`'s Python frame and its
+#: seven keyword arguments, once for every event.
+CHECK_ENVELOPE: Callable[[Any], Any] = ENVELOPE.validator.validate_python
+CHECK_BY_TYPE: dict[str, Callable[[Any], Any]] = {
+    kind: adapter.validator.validate_python for kind, adapter in BY_TYPE.items()
 }

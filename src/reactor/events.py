@@ -15,7 +15,7 @@ import orjson
 from pydantic import ValidationError
 
 from reactor.errors import InvalidEvent
-from reactor.event_schema import BY_TYPE, ENVELOPE
+from reactor.event_schema import CHECK_BY_TYPE, CHECK_ENVELOPE
 from reactor.limits import EVENT_BYTES_MAX, EVENT_DEPTH_MAX, OutOfRange
 
 __all__ = [
@@ -175,9 +175,9 @@ def decode_event(raw: bytes | str) -> Event:
     if brackets > EVENT_DEPTH_MAX and _too_deep(document):
         raise InvalidEvent(f"objects and lists nest deeper than {EVENT_DEPTH_MAX} levels", code="too_large")
     kind = document.get("type")
-    adapter = BY_TYPE.get(kind) if isinstance(kind, str) else None
+    check = CHECK_BY_TYPE.get(kind) if isinstance(kind, str) else None
     try:
-        checked = (adapter or ENVELOPE).validate_python(document)
+        checked = (check or CHECK_ENVELOPE)(document)
     except ValidationError as exc:
         raise _invalid(exc) from None
     if kind not in EVENT_TYPES:
