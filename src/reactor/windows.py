@@ -173,7 +173,7 @@ class Log:
 
     def view(self) -> Log:
         """A view of the same records, to change without changing this one."""
-        other = Log.__new__(Log)
+        other = _new_log(Log)
         other._items, other._start, other._end = self._items, self._start, self._end
         other.key_of, other._index = self.key_of, self._index
         other.measure, other.sums, other.head = self.measure, self.sums, self.head
@@ -229,18 +229,19 @@ class Log:
         every event), without `append`'s branches."""
         items, start, end, index = self._items, self._start, self._end, self._index
         at = record[0]
-        if end != len(items) or (end > start and at < items[end - 1][0]):
-            other = self.view()  # another view appended after our end, or a late record
+        if index is not None and key is None:
+            assert self.key_of is not None
+            key = self.key_of(record)
+        if (
+            end != len(items)  # another view appended after our end
+            or (end > start and at < items[end - 1][0])  # a late record
+            or (index is not None and key in index)  # a key held before: older views must stay right
+        ):
+            other = self.view()
             other.append(record, key, measured)
             return other
         if index is not None:
-            if key is None:
-                assert self.key_of is not None
-                key = self.key_of(record)
-            if key in index:  # a key held before: `append` keeps older views right
-                other = self.view()
-                other.append(record, key, measured)
-                return other
+            assert key is not None
             index[key] = end
         other = _new_log(Log)
         other._items, other._start, other._end, other._index = items, start, end + 1, index
