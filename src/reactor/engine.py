@@ -268,6 +268,11 @@ class Run:
         """The full context, as templates and `explain` see it."""
         return self.view.full()
 
+    def context_of(self, names: frozenset[str]) -> dict[str, Any]:
+        """The context for `names` only (a template's `names`): the keys it
+        leaves out are never computed, and those it has are the full context's."""
+        return self.view.subset(names)
+
     def data(self, reads: frozenset[str] | None) -> ContextData:
         """The parsed context for a rule that reads the top-level keys `reads`
         (None: any). Parsing is the costly part, so only the keys rules read are

@@ -323,7 +323,8 @@ def send(run: Run, step: Step) -> None:
         if run.observe is not None and run.running is not None:
             run.observe.capped(run.running, step, target)
         return
-    payload = target.template.render(run.context())
+    template = target.template
+    payload = template.render(run.context_of(template.names))
     if limit is not None:
         run.touch("sent")
         state.count_use("sent", target.id, run.now, limit.per_profile, limit.window)

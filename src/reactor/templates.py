@@ -48,7 +48,7 @@ from typing import Any, TypeVar
 
 import jinja2
 import orjson
-from jinja2 import nodes
+from jinja2 import meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
@@ -1137,6 +1137,11 @@ class Template:
     where: str
     _render: Callable[[Mapping[str, Any]], Iterator[str]] = field(repr=False, compare=False)
     _reads: tuple[ContextRead, ...] = field(default=(), repr=False, compare=False)
+    #: The top-level names a render can look up in its context, from Jinja's
+    #: own analysis (`jinja2.meta.find_undeclared_variables`: every name not
+    #: bound in the template) and the globals' names: a render needs its context
+    #: for these names only, and sees the same values as with the whole one.
+    names: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def reads(self) -> tuple[ContextRead, ...]:
         """Every context path the template reads from the root, in source order.
@@ -1254,4 +1259,7 @@ def compile_template(source: str, where: str) -> Template | TemplateSyntaxProble
         compiled = _ENV.from_string(tree)
     except jinja2.TemplateSyntaxError as exc:
         return TemplateSyntaxProblem(exc.message or str(exc), exc.lineno or 1)
-    return Template(where, compiled.generate, reads)
+    # Jinja leaves out the names of its globals, which a context key of that
+    # name (a profile field `range`) shadows: they are looked up too.
+    names = frozenset(meta.find_undeclared_variables(tree)) | frozenset(_ENV.globals)
+    return Template(where, compiled.generate, reads, names)

@@ -306,6 +306,44 @@ def test_context_profile_view_previous_profile_and_transaction(cfg):
     assert second["prev"]["first_name"] == "Ava" and second["prev"]["identities"]["tiktok"]["followers"] == 3
 
 
+def test_a_send_renders_with_every_name_its_template_looks_up(cfg):
+    """A render gets the context for the names its template can look up only
+    (Jinja's analysis): names read in a macro, a loop, a branch not taken and
+    a computed key are there; a profile field named like a global (`range`)
+    shadows it, as it does in the whole context."""
+    config = cfg(
+        """
+    reactions:
+      - id: look
+        on: [transaction.created]
+        actions: [{type: tag.add, tag: shopper}, {type: target.send, target: ctx}]
+    """,
+        targets="""
+    targets:
+      - id: ctx
+        url: "http://127.0.0.1:9/"
+        body: |
+          {% macro hello() %}{{ first_name }}{% endmacro %}{% set n = 2 %}
+          {"hello": {{ hello() | tojson }}, "range": {{ range | tojson }}, "n": {{ n }},
+           "skus": [{% for i in transaction["items"] %}{{ i.sku | tojson }}{{ "," if not loop.last }}{% endfor %}],
+           "tags": {{ flattened_tags | tojson }}, "spend": {{ aggregations.spend_12m | tojson }},
+           "other": {{ (nickname if false else "none") | tojson }}}
+    """,
+    )
+    p = profile_updated(first_name="Ava", range="north")
+    t = transaction(12.5, items=[{"sku": "S1"}, {"sku": "S2"}], at="2026-11-21T00:00:00Z")
+    _, actions, _ = run(config, p, t)
+    assert actions[-1]["payload"] == {
+        "hello": "Ava",
+        "range": "north",
+        "n": 2,
+        "skus": ["S1", "S2"],
+        "tags": ["shopper"],
+        "spend": 12.5,
+        "other": "none",
+    }
+
+
 def test_flattened_tags_are_the_snapshot_tags_plus_added_less_removed_sorted_unique(cfg):
     config = cfg("""
     reactions:
