@@ -15,10 +15,11 @@ module keeps the language to what the README promises:
   equal `0`, `false` and `""`, so each `==` is rewritten at compile time into
   built-in operators that follow JavaScript (`===` when both sides have one
   type, `false` when one side is null), and only values of two different
-  non-null types go to `js_loose_equal` in Python (see `_equality`); under an
-  iterator, a condition is compiled in a fast form besides (`===` behind a
-  probe of the operands' types, see `FastForm`), and the exact form decides
-  only where the probe finds two types.
+  non-null types go to `js_loose_equal` in Python (see `_equality`); with an
+  `==` under an iterator, or between a field and a literal, a condition is
+  compiled in a fast form besides (`===` behind a probe of the operands'
+  types, see `FastForm`), and the exact form decides only where the probe
+  finds two types.
 """
 
 from __future__ import annotations
@@ -242,20 +243,24 @@ class _NotCovered(Exception):
 
 
 class FastForm(NamedTuple):
-    """A rule with each `==`/`!=` under an iterator as `===`/`!==` (`rule`),
-    and the `probe` that is true unless, for every item, those operands have
-    one type or a null: when it is false, JavaScript's `==` is `===` and
-    `rule` means what the exact form (`rewrite`) means; when it is true, only
-    the exact form can say.
+    """A rule with each `==`/`!=` under an iterator, and each one between an
+    operand and a literal at the top level, as `===`/`!==` (`rule`), and the
+    `probe` that is true unless, for every item, those operands have one type
+    or a null: when it is false, JavaScript's `==` is `===` and `rule` means
+    what the exact form (`rewrite`) means; when it is true, only the exact
+    form can say.
 
     Why: the exact form checks the operands' types in the body, for every
     item of every rule (three datalogic operations more per item: `some` over
-    two items costs twice a `===`). The fast body is one `===`; its check is
-    in the probe, and a batch evaluates each different probe once (conditions
-    that compare one field with literals of one type share it)."""
+    two items costs twice a `===`), and at the top level in every rule. The
+    fast body is one `===`; its check is in the probe, and a batch evaluates
+    each different check once (conditions that compare one field with
+    literals of one type share it)."""
 
     probe: Any
     rule: Any
+    #: The checks `probe` is the `or` of (a batch evaluates each different one once).
+    checks: tuple[Any, ...] = ()
 
     def guarded(self) -> Any:
         """One rule: `UNSURE` where the probe is true, else the fast rule."""
@@ -272,7 +277,7 @@ def fast_form(rule: Any) -> FastForm | None:
         return None
     if not probes:
         return None
-    return FastForm(_any(probes), fast)
+    return FastForm(_any(probes), fast, tuple(probes))
 
 
 def _any(checks: list[Any]) -> Any:
@@ -281,9 +286,10 @@ def _any(checks: list[Any]) -> Any:
 
 def _fast(rule: Any, checks: list[Any] | None, probes: list[Any]) -> Any:
     """`rule` in its fast form; `checks` collects the type checks of the
-    iterator body being walked (None at the top level, where `==` keeps its
-    exact form: there its fallback costs nothing), `probes` those of the
-    iterators at the top level."""
+    iterator body being walked (None at the top level, where an `==` with
+    one literal operand is `===` behind a check too, and any other keeps its
+    exact form), `probes` the checks at the top level and those of the
+    iterators there."""
     if isinstance(rule, list):
         return [_fast(item, checks, probes) for item in rule]
     if not isinstance(rule, dict) or len(rule) != 1:
@@ -295,6 +301,10 @@ def _fast(rule: Any, checks: list[Any] | None, probes: list[Any]) -> Any:
         return rewrite(rule)
     if operator in ("==", "!=") and isinstance(args, list) and len(args) == 2:
         if checks is None:
+            if _one_literal(args) and not any(_has_equality(a) or _has_scope(a) for a in args):
+                # At the top level too: a batch's conditions compare few fields
+                # with literals, and conditions share each field's probe.
+                return _strict(operator, args[0], args[1], probes)
             args = _fast(args, None, probes)
             return _loose(operator, args[0], args[1])
         if any(_has_equality(a) or _has_scope(a) for a in args):
@@ -333,6 +343,10 @@ def _strict(operator: str, a: Any, b: Any, checks: list[Any]) -> Any:
             }
         )
     return {"===" if operator == "==" else "!==": [a, b]}
+
+
+def _one_literal(args: list[Any]) -> bool:
+    return (type(args[0]) in _LITERAL_TYPES) != (type(args[1]) in _LITERAL_TYPES)
 
 
 def _has_equality(rule: Any) -> bool:
@@ -567,7 +581,7 @@ def compile_batch(conditions: Sequence[Condition | None]) -> ConditionBatch:
     if not fast:
         return ConditionBatch(len(sources), _ENGINE.compile(exact_logic), reads, tuple(sources), always)
     fast_logic = [True if c is None else c.logic if c.fast is None else c.fast.rule for c in conditions]
-    probes = list({orjson.dumps(f.probe): f.probe for f in fast}.values())  # each different one once
+    probes = list({orjson.dumps(c): c for f in fast for c in f.checks}.values())  # each different one once
     compiled = _ENGINE.compile([*fast_logic, _any(probes)])
     exact = _ENGINE.compile(exact_logic)
     return ConditionBatch(len(sources), compiled, reads, tuple(sources), always, exact)

@@ -283,15 +283,17 @@ def test_two_times_written_differently_are_different_strings(left: str, right: s
         assert compile_condition({"!": [rule]}, "t").holds(context) is not expected
 
 
-# `==` under an iterator, with the values JavaScript gives (ECMA-262
-# IsLooselyEqual, worked by hand): the fast form (`===` behind a probe of the
-# operands' types) must mean what the exact form means, one rule at a time and
-# in a batch, whatever the items hold.
+# `==` under an iterator and at the top level, with the values JavaScript
+# gives (ECMA-262 IsLooselyEqual, worked by hand): the fast form (`===` behind
+# a probe of the operands' types) must mean what the exact form means, one
+# rule at a time and in a batch, whatever the items and fields hold.
 _SKU_12 = {"some": [{"var": "items"}, {"and": [{"var": "full_price"}, {"==": [{"var": "sku"}, "12"]}]}]}
 _QTY_1 = {"some": [{"var": "items"}, {"==": [{"var": "qty"}, 1]}]}
 _NOT_GIFT = {"all": [{"var": "items"}, {"!=": [{"var": "kind"}, "gift"]}]}
 _SAME = {"some": [{"var": "items"}, {"==": [{"var": "a"}, {"var": "b"}]}]}
 _NESTED = {"some": [{"var": "orders"}, {"some": [{"var": "items"}, {"==": [{"var": "sku"}, 5]}]}]}
+_TOP = {"and": [{"==": [{"var": "qty"}, 1]}, {"!=": [{"var": "kind"}, "gift"]}]}
+_AT = {"==": [{"var": "at"}, "2026-01-01T00:00:00Z"]}
 
 
 @pytest.mark.parametrize(
@@ -323,11 +325,21 @@ _NESTED = {"some": [{"var": "orders"}, {"some": [{"var": "items"}, {"==": [{"var
         (_SAME, {"items": [{"a": "2026-01-01T00:00:00Z", "b": "2026-01-01T01:00:00+01:00"}]}, False),
         (_NESTED, {"orders": [{"items": [{"sku": 4}]}, {"items": [{"sku": "5"}]}]}, True),
         (_NESTED, {"orders": [{"items": [{"sku": 4}]}, {"items": [{"sku": "6"}]}]}, False),
+        (_TOP, {"qty": 1, "kind": "shoe"}, True),
+        (_TOP, {"qty": 1}, True),  # undefined != "gift"
+        (_TOP, {"qty": 2, "kind": "shoe"}, False),
+        (_TOP, {"qty": "1", "kind": "shoe"}, True),  # "1" == 1
+        (_TOP, {"qty": " 1.0 ", "kind": "shoe"}, True),  # ToNumber trims
+        (_TOP, {"qty": True, "kind": "shoe"}, True),  # true is 1
+        (_TOP, {"qty": [1], "kind": "shoe"}, True),  # [1] is "1", is 1
+        (_TOP, {"qty": None, "kind": "shoe"}, False),  # null equals only null
+        (_TOP, {"qty": 1, "kind": ["gift"]}, False),  # ["gift"] == "gift"
+        (_TOP, {"qty": 1, "kind": {"a": 1}}, True),  # "[object Object]" != "gift"
+        (_AT, {"at": "2026-01-01T00:00:00Z"}, True),
+        (_AT, {"at": "2026-01-01T01:00:00+01:00"}, False),  # the same instant, another string
     ],
 )
-def test_equality_under_an_iterator_means_the_same_in_its_fast_form(
-    rule: Any, context: dict[str, Any], expected: bool
-) -> None:
+def test_equality_means_the_same_in_its_fast_form(rule: Any, context: dict[str, Any], expected: bool) -> None:
     condition = compile_condition(rule, "t")
     assert condition.fast is not None
     data = ContextData(context)
@@ -340,7 +352,8 @@ def test_equality_under_an_iterator_means_the_same_in_its_fast_form(
 @pytest.mark.parametrize(
     "rule",
     [
-        {"==": [{"var": "a"}, 1]},  # no iterator: the exact form is as fast
+        {"==": [{"var": "a"}, {"var": "b"}]},  # no literal at the top level: its exact form
+        {"==": [{"var": "a"}, None]},  # `== null` is `=== null`
         {"some": [{"var": "items"}, {"===": [{"var": "sku"}, "x"]}]},  # no `==`
         {"some": [{"var": "items"}, {"==": [{"var": "sku"}, None]}]},  # `== null` is `=== null`
         {"reduce": [{"var": "items"}, {"==": [{"var": "current"}, 1]}, False]},  # another scope
