@@ -1213,6 +1213,21 @@ class Template:
             ) from None
 
 
+#: The environment's globals as one plain dict (a template's `globals` is a
+#: `ChainMap` over them, which `Template.generate` copies key by key on every render).
+_GLOBALS = dict(_ENV.globals)
+
+
+def _stream(compiled: jinja2.Template, context: Mapping[str, Any]) -> Iterator[str]:
+    """`compiled.generate(context)` in one copy of the context: `generate` makes
+    two (`dict(context)`, then the globals and it through the `ChainMap`). The
+    same names, the context's over the globals'; an error is raised as is
+    (`generate` rewrites its traceback, which the render does not show)."""
+    names = dict(_GLOBALS)
+    names.update(context)
+    return compiled.root_render_func(compiled.new_context(names, shared=True))
+
+
 def _counted(iterable: nodes.Node) -> nodes.Expr:
     walk = nodes.EnvironmentAttribute("walk", lineno=iterable.lineno)
     return nodes.Call(walk, [iterable], [], None, None, lineno=iterable.lineno)
@@ -1262,4 +1277,4 @@ def compile_template(source: str, where: str) -> Template | TemplateSyntaxProble
     # Jinja leaves out the names of its globals, which a context key of that
     # name (a profile field `range`) shadows: they are looked up too.
     names = frozenset(meta.find_undeclared_variables(tree)) | frozenset(_ENV.globals)
-    return Template(where, compiled.generate, reads, names)
+    return Template(where, functools.partial(_stream, compiled), reads, names)
