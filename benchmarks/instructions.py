@@ -25,6 +25,12 @@ not know the others). Ratios: baseline / this for `plain` (issue #11: within
 Needs valgrind; about a minute per configuration and tree.
 
     python benchmarks/instructions.py [--baseline b8dc202] [--configs plain,idle,reminders]
+    python benchmarks/instructions.py --rules    # the rules alone: datalogic / json-logic-qubit
+
+`--rules` counts the rules alone, one by one and in reactor's batches, as
+`benchmarks/core.py` times them (its goal: datalogic at least 10x
+json-logic-qubit), on the 19,677 rule evaluations of events 2,001-2,400
+(qubit is slow under callgrind); a batch's compiling is not counted.
 """
 
 from __future__ import annotations
@@ -67,6 +73,40 @@ Replay(config, on_action=lambda a: out.append(a.to_json()), on_reject=lambda r: 
 )
 """
 
+#: For `--rules`: the rule evaluations (`when`, context) of events 2,001-2,400,
+#: captured as `benchmarks/core.py` captures them (untimed), then evaluated one
+#: by one with datalogic (as reactor does: one parse per context) or with
+#: json-logic-qubit (argv[3] "none": only the capture, the count both subtract).
+RULES_CHILD = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[4])
+from core import capture_rule_work
+from reactor.config import load_config
+from reactor.rules import ContextData
+config = load_config(Path(sys.argv[1]))
+lines = Path(sys.argv[2]).read_bytes().splitlines()
+head = capture_rule_work(config, lines[:2000])
+work = capture_rule_work(config, lines[:2400])[len(head):]
+Path(sys.argv[5]).write_text(str(len(work)))
+if sys.argv[3] == "qubit":
+    from json_logic import jsonLogic
+    for _, rule, context in work:
+        jsonLogic(rule, context)
+elif sys.argv[3] == "datalogic":
+    data, last = None, None
+    for condition, _, context in work:
+        if context is not last:
+            data, last = ContextData(context), context
+        condition.holds(data)
+elif sys.argv[3] in ("compile", "batched"):  # the batches compiled (core.py: untimed); and evaluated
+    from core import batched
+    groups = batched(work)
+    if sys.argv[3] == "batched":
+        for batch, context in groups:
+            batch.evaluate(ContextData(context))
+"""
+
 CONFIGS = {
     "plain": {},
     "idle": {"reminders_idle": True},
@@ -86,18 +126,13 @@ _RUNS = itertools.count()
 
 def count(src: Path, root: Path, events: Path, n: int, work: Path) -> int:
     """Instructions of a whole run of the first `n` events."""
+    return _callgrind(src, work, [CHILD, str(root), str(events), str(n)])
+
+
+def _callgrind(src: Path, work: Path, child: list[str]) -> int:
+    """Instructions of `python -c child[0] child[1:]`."""
     out = work / f"callgrind.{next(_RUNS)}"
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        f"--callgrind-out-file={out}",
-        sys.executable,
-        "-c",
-        CHILD,
-        str(root),
-        str(events),
-        str(n),
-    ]
+    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", *child]
     if shutil.which("setarch"):
         command = ["setarch", "-R", *command]
     env = {**os.environ, "PYTHONPATH": str(src), "PYTHONHASHSEED": "0"}
@@ -116,13 +151,51 @@ def per_event(src: Path, root: Path, events: Path, work: Path, first: int, last:
     return (high - low) // (last - first)
 
 
+def rules_ratio(root: Path, events: Path, work: Path) -> tuple[int, int, int, int]:
+    """(evaluations, then instructions per evaluation: datalogic one by one,
+    datalogic in reactor's batches, qubit) for the rules alone (the goal
+    `benchmarks/core.py` reads in CPU time)."""
+    counts = work / "evaluations"
+    runs = [
+        [RULES_CHILD, str(root), str(events), how, str(REPO / "benchmarks"), str(counts)]
+        for how in ("none", "datalogic", "qubit", "compile", "batched")
+    ]
+    with ThreadPoolExecutor(2) as pool:
+        capture, datalogic, qubit, compiled, batched = pool.map(
+            lambda child: _callgrind(REPO / "src", work, child), runs
+        )
+    n = int(counts.read_text())
+    return n, (datalogic - capture) // n, (batched - compiled) // n, (qubit - capture) // n
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--baseline", default="b8dc202", help="commit to compare with (plain only)")
     parser.add_argument("--configs", default="plain,idle,reminders", help=f"of {', '.join(CONFIGS)}")
     parser.add_argument("--first", type=int, default=4000)
     parser.add_argument("--last", type=int, default=6000)
+    parser.add_argument(
+        "--rules",
+        action="store_true",
+        help="only the rules alone, datalogic / json-logic-qubit one by one (needs the bench extra)",
+    )
     args = parser.parse_args()
+    if args.rules:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            events = work / "events.jsonl"
+            events.write_bytes(b"\n".join(generate_events(20_000, 2_000, random.Random(42))) + b"\n")
+            write_config(work / "plain", 100, random.Random(42))
+            n, datalogic, batched, qubit = rules_ratio(work / "plain", events, work)
+        print(f"the rules alone: {n:,} evaluations (events 2,001-2,400), instructions each")
+        print(f"  datalogic-py, one by one (one parse per context)   {datalogic:>9,}")
+        print(f"  datalogic-py, batched as reactor                   {batched:>9,}")
+        print(f"  json-logic-qubit                                   {qubit:>9,}")
+        print(
+            f"  datalogic / qubit (goal >= 10x): {qubit / datalogic:.1f}x one by one,"
+            f" {qubit / batched:.1f}x batched"
+        )
+        return
     configs = [c for c in args.configs.split(",") if c]
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
