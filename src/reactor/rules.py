@@ -257,10 +257,14 @@ class FastForm(NamedTuple):
     each different check once (conditions that compare one field with
     literals of one type share it)."""
 
-    probe: Any
     rule: Any
-    #: The checks `probe` is the `or` of (a batch evaluates each different one once).
-    checks: tuple[Any, ...] = ()
+    #: The type checks; a batch evaluates each different one once.
+    checks: tuple[Any, ...]
+
+    @property
+    def probe(self) -> Any:
+        """True where one of the checks is."""
+        return _any(list(self.checks))
 
     def guarded(self) -> Any:
         """One rule: `UNSURE` where the probe is true, else the fast rule."""
@@ -277,7 +281,7 @@ def fast_form(rule: Any) -> FastForm | None:
         return None
     if not probes:
         return None
-    return FastForm(_any(probes), fast, tuple(probes))
+    return FastForm(fast, tuple(probes))
 
 
 def _any(checks: list[Any]) -> Any:

@@ -1136,12 +1136,12 @@ class Template:
 
     where: str
     _render: Callable[[Mapping[str, Any]], Iterator[str]] = field(repr=False, compare=False)
-    _reads: tuple[ContextRead, ...] = field(default=(), repr=False, compare=False)
     #: The top-level names a render can look up in its context, from Jinja's
     #: own analysis (`jinja2.meta.find_undeclared_variables`: every name not
     #: bound in the template) and the globals' names: a render needs its context
     #: for these names only, and sees the same values as with the whole one.
-    names: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    names: frozenset[str] = field(repr=False, compare=False)
+    _reads: tuple[ContextRead, ...] = field(default=(), repr=False, compare=False)
 
     def reads(self) -> tuple[ContextRead, ...]:
         """Every context path the template reads from the root, in source order.
@@ -1277,4 +1277,4 @@ def compile_template(source: str, where: str) -> Template | TemplateSyntaxProble
     # Jinja leaves out the names of its globals, which a context key of that
     # name (a profile field `range`) shadows: they are looked up too.
     names = frozenset(meta.find_undeclared_variables(tree)) | frozenset(_ENV.globals)
-    return Template(where, functools.partial(_stream, compiled), reads, names)
+    return Template(where, functools.partial(_stream, compiled), names, reads)
