@@ -74,37 +74,32 @@ Replay(config, on_action=lambda a: out.append(a.to_json()), on_reject=lambda r: 
 """
 
 #: For `--rules`: the rule evaluations (`when`, context) of events 2,001-2,400,
-#: captured as `benchmarks/core.py` captures them (untimed), then evaluated one
-#: by one with datalogic (as reactor does: one parse per context) or with
-#: json-logic-qubit (argv[3] "none": only the capture, the count both subtract).
+#: captured as `benchmarks/core.py` captures them (untimed), then run through
+#: core.py's own timed loops: one by one with datalogic (one parse per
+#: context) or json-logic-qubit, or in reactor's batches (argv[3] "none" and
+#: "compile": what the others subtract).
 RULES_CHILD = """
+import gc
 import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[4])
-from core import capture_rule_work
+from core import batched, capture_rule_work, time_batches, time_rules
 from reactor.config import load_config
-from reactor.rules import ContextData
 config = load_config(Path(sys.argv[1]))
 lines = Path(sys.argv[2]).read_bytes().splitlines()
 head = capture_rule_work(config, lines[:2000])
 work = capture_rule_work(config, lines[:2400])[len(head):]
 Path(sys.argv[5]).write_text(str(len(work)))
-if sys.argv[3] == "qubit":
-    from json_logic import jsonLogic
-    for _, rule, context in work:
-        jsonLogic(rule, context)
-elif sys.argv[3] == "datalogic":
-    data, last = None, None
-    for condition, _, context in work:
-        if context is not last:
-            data, last = ContextData(context), context
-        condition.holds(data)
-elif sys.argv[3] in ("compile", "batched"):  # the batches compiled (core.py: untimed); and evaluated
-    from core import batched
-    groups = batched(work)
+if sys.argv[3] in ("datalogic", "qubit"):
+    time_rules(work, sys.argv[3])  # the loop core.py times
+elif sys.argv[3] in ("compile", "batched"):
+    groups = batched(work)  # compiled (core.py: untimed)
     if sys.argv[3] == "batched":
-        for batch, context in groups:
-            batch.evaluate(ContextData(context))
+        time_batches(groups)
+    else:
+        gc.collect()  # as time_batches does first
+else:
+    gc.collect()  # as time_rules does first
 """
 
 CONFIGS = {
